@@ -1,0 +1,76 @@
+"""Payment-gateway activities: post a bill; the control number comes back later by callback."""
+
+from __future__ import annotations
+
+import httpx
+from temporalio import activity
+
+from domain.payment_flow import BillAck, BillRequest
+from domain.status import PaymentStatus
+from payflow.settings import Settings
+from store.payments import PaymentStore
+
+ACCEPTED = "7101"
+
+
+class GatewayActivities:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, payments: PaymentStore) -> None:
+        self._settings = settings
+        self._http = http
+        self._payments = payments
+
+    @activity.defn
+    async def post_bill(self, bill: BillRequest) -> BillAck:
+        """Post the bill with the intent id as idempotency key: a retry never makes a second bill.
+
+        4xx is the gateway's refusal (final, status -2); 5xx and network errors raise, so Temporal retries.
+        """
+        payment = await self._payments.by_id(bill.payment_id)
+        if payment is None:
+            raise RuntimeError(f"payment {bill.payment_id} not found")
+        details = await self._payments.details(bill.payment_id)
+        body = {
+            "bill_id": str(payment.id),
+            "reference": bill.intent_id,
+            "amount": str(payment.amount_to_be_paid),
+            "currency": "TZS",
+            "payer_phone": payment.phone_number,
+            "payer_id": payment.officer_code or (details[0].insurance_number if details else None),
+            "expires_at": bill.expires_at.isoformat(),
+            "items": [
+                {
+                    "ref": str(d.id),
+                    "amount": str(d.expected_amount),
+                    "product_code": d.product_code,
+                    "insurance_number": d.insurance_number,
+                }
+                for d in details
+            ],
+            "callback_url": f"{self._settings.api_url}/api/GetReqControlNumber",
+        }
+        response = await self._http.post(
+            f"{self._settings.gateway_url}/bills",
+            json=body,
+            headers={"Idempotency-Key": bill.intent_id},
+            timeout=self._settings.outbound_timeout_s,
+        )
+        if response.status_code >= 500:
+            raise RuntimeError(f"gateway answered {response.status_code}")
+        reply = _json(response)
+        code, message = str(reply.get("code", response.status_code)), str(reply.get("message", ""))
+        accepted = response.is_success and code == ACCEPTED
+        await self._payments.set_status(
+            payment.id if payment.id is not None else bill.payment_id,
+            PaymentStatus.POSTED if accepted else PaymentStatus.FAILED_REQUEST,
+            reason=None if accepted else f"{code}:{message}",
+            only_from=[PaymentStatus.CREATED],
+        )
+        return BillAck(accepted=accepted, code=code, message=message)
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

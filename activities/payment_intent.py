@@ -1,0 +1,135 @@
+"""Activities of the payment intent: validation and valuation, control numbers, status records."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from domain.control_number import with_check_digits
+from domain.intent import PaymentIntentInput, validate_intent
+from domain.money import amount_to_be_paid, transfer_fee
+from domain.payment_flow import ControlNumberWrite, LineState, StatusWrite, ValuationResult
+from domain.status import PaymentStatus
+from domain.valuation import expected_amount, value_line
+from payflow.settings import Settings
+from store.models import Payment
+from store.payments import CNOutcome, PaymentStore, ValuedLine
+from store.registry import RegistryReader
+
+MAX_CN_DRAWS = 20
+
+
+class IntentActivities:
+    def __init__(self, settings: Settings, payments: PaymentStore, registry: RegistryReader) -> None:
+        self._settings = settings
+        self._payments = payments
+        self._registry = registry
+
+    @activity.defn
+    async def value_intent(self, request: PaymentIntentInput) -> ValuationResult:
+        """Validate in openIMIS order, value each line and persist the payment (once per intent)."""
+        existing = await self._payments.by_intent(request.intent_id)
+        if existing is None:
+            existing = await self._create(request)
+        return await self._result(existing)
+
+    async def _create(self, request: PaymentIntentInput) -> Payment:
+        facts = await self._registry.intent_facts(request)
+        error = validate_intent(
+            request,
+            facts.officer,
+            [ln.facts for ln in facts.lines],
+            prior_enrolment=self._settings.prior_enrolment,
+        )
+        if error is not None:
+            return await self._payments.create(request, PaymentStatus.REJECTED, reason=error.message)
+        today = datetime.now(UTC).date()
+        values = []
+        for line, found in zip(request.lines, facts.lines, strict=True):
+            assert found.product is not None
+            values.append(
+                value_line(
+                    found.product,
+                    found.family,
+                    line.stage,
+                    is_eo=bool(request.officer_code),
+                    enroll_date=today,
+                    provided_amount=line.amount,
+                    proxy=self._settings.proxy_family,
+                    age_of_majority=self._settings.age_of_majority,
+                )
+            )
+        expected = expected_amount(values, request.amount_to_be_paid)
+        policy = self._settings.fee_policy
+        fee = transfer_fee(expected, request.type_of_payment, policy)
+        return await self._payments.create(
+            request,
+            PaymentStatus.CREATED,
+            lines=[ValuedLine(v.amount, v.basis.value) for v in values],
+            expected=expected,
+            fee=fee,
+            to_be_paid=amount_to_be_paid(expected, fee, policy),
+        )
+
+    async def _result(self, payment: Payment) -> ValuationResult:
+        assert payment.id is not None
+        details = await self._payments.details(payment.id)
+        lines = [
+            LineState(
+                insurance_number=d.insurance_number,
+                product_code=d.product_code,
+                stage=d.stage,
+                expected_amount=d.expected_amount,
+                basis=d.basis,
+            )
+            for d in details
+        ]
+        if payment.status == PaymentStatus.REJECTED:
+            code = int((payment.rejected_reason or "0").split("-", 1)[0])
+            return ValuationResult(
+                payment_id=payment.id, error_code=code, reason=payment.rejected_reason, lines=lines
+            )
+        return ValuationResult(
+            payment_id=payment.id,
+            lines=lines,
+            expected_amount=payment.expected_amount,
+            transfer_fee=payment.transfer_fee,
+            amount_to_be_paid=payment.amount_to_be_paid,
+        )
+
+    @activity.defn
+    async def assign_internal_control_number(self, payment_id: int) -> str:
+        """Draw random digits with check digits until one is unique in the store (retry-safe)."""
+        payment = await self._payments.by_id(payment_id)
+        if payment is not None and payment.control_number:
+            return payment.control_number
+        digits = self._settings.cn_length - 2
+        for _ in range(MAX_CN_DRAWS):
+            base = str(secrets.randbelow(9 * 10 ** (digits - 1)) + 10 ** (digits - 1))
+            cn = with_check_digits(base)
+            outcome = await self._payments.assign_control_number(payment_id, cn)
+            if outcome is CNOutcome.ASSIGNED:
+                return cn
+            if outcome is CNOutcome.NOT_FOUND:
+                raise RuntimeError(f"payment {payment_id} not found")
+        raise RuntimeError("could not draw a unique control number")
+
+    @activity.defn
+    async def store_control_number(self, write: ControlNumberWrite) -> str:
+        outcome = await self._payments.assign_control_number(write.payment_id, write.control_number)
+        if outcome is CNOutcome.DUPLICATE:
+            await self._payments.set_status(
+                write.payment_id,
+                PaymentStatus.FAILED_CONTROL_NUMBER,
+                reason="8: Duplicated control number assigned",
+                only_from=[PaymentStatus.CREATED, PaymentStatus.POSTED],
+            )
+        return outcome.value
+
+    @activity.defn
+    async def record_status(self, write: StatusWrite) -> bool:
+        return await self._payments.set_status(
+            write.payment_id, write.status, reason=write.reason, only_from=write.only_from
+        )

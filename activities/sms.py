@@ -1,0 +1,90 @@
+"""SMS activity: render the notice, keep it in the outbox, send it once to the SMS gateway."""
+
+from __future__ import annotations
+
+import httpx
+from sqlmodel import select
+from temporalio import activity
+
+from domain.payment_flow import SmsNotice
+from domain.sms import is_primary, render
+from payflow.settings import Settings
+from store.db import SessionFactory, transaction
+from store.models import Payment, PaymentDetail, SmsMessage, utcnow
+from store.payments import PaymentStore
+
+
+class SmsActivities:
+    def __init__(
+        self, settings: Settings, http: httpx.AsyncClient, sessions: SessionFactory, payments: PaymentStore
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._sessions = sessions
+        self._payments = payments
+
+    @activity.defn
+    async def send_sms(self, notice: SmsNotice) -> str:
+        """Send the notice keyed `notice.key` unless the outbox says it was sent; returns its status."""
+        message = await self._outbox_row(notice)
+        if message.status == "sent":
+            return message.status
+        try:
+            response = await self._http.post(
+                f"{self._settings.sms_url}/messages",
+                json={"to": message.recipient, "text": message.text, "reference": message.key},
+                headers={"Idempotency-Key": message.key},
+                timeout=self._settings.outbound_timeout_s,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as err:
+            await self._mark(message.key, "failed", error=str(err) or type(err).__name__)
+            raise
+        await self._mark(message.key, "sent")
+        return "sent"
+
+    async def _outbox_row(self, notice: SmsNotice) -> SmsMessage:
+        async with self._sessions() as s:
+            row = (await s.exec(select(SmsMessage).where(SmsMessage.key == notice.key))).first()
+        if row is not None:
+            return row
+        payment = await self._payments.by_id(notice.payment_id)
+        if payment is None:
+            raise RuntimeError(f"payment {notice.payment_id} not found")
+        details = await self._payments.details(notice.payment_id)
+        primary = is_primary(payment.language, self._settings.primary_languages)
+        row = SmsMessage(
+            key=notice.key,
+            payment_id=payment.id,
+            kind=notice.kind.value,
+            recipient=payment.phone_number,
+            language="primary" if primary else "secondary",
+            text=_text(notice, payment, details, primary),
+        )
+        async with transaction(self._sessions) as s:
+            s.add(row)
+        return row
+
+    async def _mark(self, key: str, status: str, *, error: str | None = None) -> None:
+        async with transaction(self._sessions) as s:
+            row = (await s.exec(select(SmsMessage).where(SmsMessage.key == key))).one()
+            row.status = status
+            row.attempts += 1
+            row.error = error
+            if status == "sent":
+                row.sent_at = utcnow()
+            s.add(row)
+
+
+def _text(notice: SmsNotice, payment: Payment, details: list[PaymentDetail], primary: bool) -> str:
+    first = details[0] if details else None
+    return render(
+        notice.kind,
+        primary,
+        others=max(len(details) - 1, 0),
+        control_number=payment.control_number or "",
+        request_date=f"{payment.request_date:%d-%m-%Y}",
+        chfid=(first.insurance_number if first else "") or "",
+        product_code=first.product_code if first else "",
+        amount=f"{payment.amount_to_be_paid:,.2f}",
+    )

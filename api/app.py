@@ -1,0 +1,53 @@
+"""The FastAPI application: one Temporal client and one database engine per process (lifespan)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import errors
+from api.auth import TokenService, load_or_create_key
+from api.intent_service import IntentService
+from api.routers import intents, openimis, token
+from payflow.settings import Settings, get_settings
+from payflow.temporal import connect
+from store.db import make_engine, session_factory
+from store.payments import PaymentStore
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.sessions = session_factory(engine)
+        app.state.payments = PaymentStore(app.state.sessions)
+        temporal = client or await connect(settings)
+        app.state.intents = IntentService(temporal, settings, app.state.payments)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="payflow",
+        version="0.1.0",
+        summary="Durable payment processes: openIMIS control-number premiums and claim settlements.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenService(settings, load_or_create_key(settings.jwt_private_key_path))
+    errors.install(app)
+    app.include_router(token.router)
+    app.include_router(openimis.router)
+    app.include_router(intents.router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,18 @@
+"""Request-scoped access to the process-wide objects created in the lifespan."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from api.intent_service import IntentService
+from store.payments import PaymentStore
+
+
+def intents(request: Request) -> IntentService:
+    service: IntentService = request.app.state.intents
+    return service
+
+
+def payments(request: Request) -> PaymentStore:
+    store: PaymentStore = request.app.state.payments
+    return store

@@ -1,0 +1,144 @@
+"""How the API drives payment-intent workflows: start (update-with-start), read state, send updates."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from domain.intent import PaymentIntentInput
+from domain.payment_flow import IntentState, LineState
+from domain.registry import PolicyStage
+from domain.status import PaymentStatus
+from payflow.settings import Settings
+from store.models import Payment
+from store.payments import PaymentStore
+from workflows.payment_intent import PaymentIntentWorkflow
+
+QUERY_TIMEOUT_S = 3.0
+UPDATE_TIMEOUT_S = 20.0
+
+
+def workflow_id(intent_id: str) -> str:
+    return f"payment-intent-{intent_id}"
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _summary(request: PaymentIntentInput) -> str:
+    products = ", ".join(sorted({ln.product_code for ln in request.lines}))
+    who = f"officer {request.officer_code}" if request.officer_code else "self-payer"
+    return f"Payment intent: {len(request.lines)} polic{'y' if len(request.lines) == 1 else 'ies'} ({products}), {who}"
+
+
+def _details(request: PaymentIntentInput) -> str:
+    rows = "\n".join(
+        f"| {n} | {ln.product_code} | {ln.stage.value} |" for n, ln in enumerate(request.lines, 1)
+    )
+    return (
+        f"**Tenant:** {request.tenant}  \n**Control number mode:** {request.options.cn_mode.value}  \n"
+        f"**Request date:** {request.request_date}\n\n| line | product | stage |\n|---|---|---|\n{rows}"
+    )
+
+
+class IntentService:
+    def __init__(self, client: Client, settings: Settings, payments: PaymentStore) -> None:
+        self._client = client
+        self._settings = settings
+        self._payments = payments
+
+    def handle(self, intent_id: str) -> WorkflowHandle[Any, Any]:
+        return self._client.get_workflow_handle(workflow_id(intent_id))
+
+    async def start(
+        self, request: PaymentIntentInput, wait_s: float, request_hash: str | None = None
+    ) -> IntentState:
+        """Start the workflow and wait up to `wait_s` for its control number (update-with-start)."""
+        operation = WithStartWorkflowOperation(
+            PaymentIntentWorkflow.run,
+            request,
+            id=workflow_id(request.intent_id),
+            task_queue=self._settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={"request_hash": request_hash} if request_hash else None,
+            static_summary=_summary(request),
+            static_details=_details(request),
+        )
+        return await self._bounded(
+            self._client.execute_update_with_start_workflow(
+                PaymentIntentWorkflow.await_control_number, wait_s, start_workflow_operation=operation
+            ),
+            wait_s + UPDATE_TIMEOUT_S,
+        )
+
+    async def existing_hash(self, intent_id: str) -> str | bool | None:
+        """The request hash in an existing workflow's memo; False when there is no such workflow."""
+        try:
+            description = await self.handle(intent_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        memo = await description.memo()
+        value = memo.get("request_hash")
+        return value if isinstance(value, str) else None
+
+    async def state(self, intent_id: str) -> IntentState | None:
+        """Live state from the workflow's query; the store's record when the workflow cannot answer."""
+        try:
+            return await asyncio.wait_for(
+                self.handle(intent_id).query(PaymentIntentWorkflow.status), QUERY_TIMEOUT_S
+            )
+        except (TimeoutError, RPCError):
+            payment = await self._payments.by_intent(intent_id)
+            return await self.from_store(payment) if payment else None
+
+    async def from_store(self, payment: Payment) -> IntentState:
+        assert payment.id is not None
+        details = await self._payments.details(payment.id)
+        return IntentState(
+            intent_id=payment.intent_id,
+            tenant=payment.tenant,
+            cn_mode=self._settings.cn_mode,
+            payment_id=payment.id,
+            status=PaymentStatus(payment.status),
+            control_number=payment.control_number,
+            expected_amount=payment.expected_amount,
+            transfer_fee=payment.transfer_fee,
+            amount_to_be_paid=payment.amount_to_be_paid,
+            reason=payment.rejected_reason,
+            lines=[
+                LineState(
+                    insurance_number=d.insurance_number,
+                    product_code=d.product_code,
+                    stage=PolicyStage(d.stage),
+                    expected_amount=d.expected_amount,
+                    basis=d.basis,
+                )
+                for d in details
+            ],
+        )
+
+    async def update(self, intent_id: str, update: Any, arg: Any) -> Any:
+        return await self._bounded(self.handle(intent_id).execute_update(update, arg), UPDATE_TIMEOUT_S)
+
+    @staticmethod
+    async def _bounded(call: Any, timeout_s: float) -> Any:
+        try:
+            return await asyncio.wait_for(call, timeout_s)
+        except TimeoutError as err:
+            raise ApiError(
+                503,
+                "workflow_unavailable",
+                "The payment workflow did not answer in time; retry.",
+                headers={"Retry-After": "5"},
+            ) from err

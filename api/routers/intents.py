@@ -1,0 +1,111 @@
+"""Modern payment-intent routes: POST with Idempotency-Key, GET the live state."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, Security
+
+from api.auth import Principal, authorize
+from api.deps import intents
+from api.errors import ApiError
+from api.intent_service import IntentService, fingerprint
+from api.schemas import PaymentIntentCreate, PaymentIntentView
+from domain.intent import INTENT_MESSAGES, IntentLine, PaymentIntentInput
+from domain.registry import PolicyStage
+
+router = APIRouter(prefix="/v1/payment-intents", tags=["payment intents"])
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3c52-3a55-4c1e-9a43-6f1d0c8e7a21")
+PROBLEM_RESPONSES = {
+    400: {"description": "Malformed JSON"},
+    401: {"description": "Missing or bad token"},
+    403: {"description": "Missing scope"},
+    409: {"description": "Idempotency-Key reused with another body"},
+    422: {"description": "Invalid or rejected intent (problem+json with `code`)"},
+}
+
+
+def _intent_id(principal: Principal, key: str | None) -> str:
+    if key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.tenant}\n{principal.client_id}\n{key}"))
+
+
+@router.post("", status_code=201, response_model=PaymentIntentView, responses=PROBLEM_RESPONSES)
+async def create_payment_intent(
+    body: PaymentIntentCreate,
+    request: Request,
+    response: Response,
+    principal: Principal = Security(authorize, scopes=["payments:write"]),
+    service: IntentService = Depends(intents),
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for the control number")] = 0,
+) -> PaymentIntentView:
+    """Create a payment intent. The same Idempotency-Key with the same body returns the same intent."""
+    if body.amount_to_be_paid and not body.officer_code:
+        raise ApiError(
+            422, "amount_requires_officer", "amount_to_be_paid is only allowed with an officer_code."
+        )
+    intent_id = _intent_id(principal, idempotency_key)
+    request_hash = fingerprint(body.model_dump(mode="json"))
+    existing = await service.existing_hash(intent_id) if idempotency_key else False
+    if existing is not False:
+        if existing != request_hash:
+            raise ApiError(
+                409, "idempotency_key_reused", "This Idempotency-Key was used with a different body."
+            )
+        state = await service.state(intent_id)
+        response.status_code = 200
+    else:
+        settings = request.app.state.settings
+        intent = PaymentIntentInput(
+            intent_id=intent_id,
+            tenant=principal.tenant,
+            phone_number=body.phone_number,
+            request_date=body.request_date,
+            officer_code=body.officer_code or None,
+            lines=[
+                IntentLine(
+                    insurance_number=p.insurance_number or None,
+                    product_code=p.product_code,
+                    stage=PolicyStage.RENEWAL if p.renewal else PolicyStage.NEW,
+                    amount=p.amount,
+                )
+                for p in body.policies
+            ],
+            amount_to_be_paid=body.amount_to_be_paid,
+            language=body.language,
+            type_of_payment=body.type_of_payment,
+            sms_required=body.sms_required,
+            options=settings.intent_options,
+        )
+        state = await service.start(intent, wait, request_hash)
+    if state is None:
+        raise ApiError(
+            503, "workflow_unavailable", "The intent exists but its state is not readable yet; retry."
+        )
+    if state.error_code is not None:
+        raise ApiError(
+            422,
+            "intent_rejected",
+            INTENT_MESSAGES[state.error_code],
+            intent_id=state.intent_id,
+            openimis_code=state.error_code,
+            payment_id=state.payment_id,
+        )
+    return PaymentIntentView.of(state)
+
+
+@router.get(
+    "/{intent_id}", response_model=PaymentIntentView, responses={404: {"description": "Unknown intent"}}
+)
+async def get_payment_intent(
+    intent_id: uuid.UUID,
+    principal: Principal = Security(authorize, scopes=["payments:read"]),
+    service: IntentService = Depends(intents),
+) -> PaymentIntentView:
+    state = await service.state(str(intent_id))
+    if state is None or state.tenant != principal.tenant:
+        raise ApiError(404, "intent_not_found", f"No payment intent {intent_id} for this tenant.")
+    return PaymentIntentView.of(state)

@@ -1,0 +1,179 @@
+"""openIMIS ePayment-compatible routes (research §2): field names, codes, messages and statuses kept.
+
+Existing clients (the EO Android app, gateways) switch base URL and token and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.responses import JSONResponse, Response
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from api.auth import Principal, authorize
+from api.deps import intents, payments
+from api.intent_service import IntentService
+from api.openimis_wire import WireError, body, intent_of_pay, internal_identifier
+from domain.intent import INTENT_MESSAGES, PaymentIntentInput
+from domain.payment_flow import Acknowledgement, ControlNumberReceipt, IntentState
+from domain.status import PaymentStatus
+from store.models import Payment
+from store.payments import PaymentStore
+from workflows.payment_intent import PaymentIntentWorkflow
+
+router = APIRouter(prefix="/api", tags=["openIMIS ePayment"])
+
+ACK_FAILED = "1-Request for control number cannot be posted in the  external payment gateway"
+CN_FAILED = "1-Control number cannot be assigned by the external payment gateway"
+CN_DUPLICATE = "2-Duplicate Control Number"
+WRONG_IDENTIFIER = "1-  Wrong format of internal identifier"
+
+JSON_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+def _v2_error(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error_occured": True, "error_message": message}, status_code=status)
+
+
+def _error(message: str) -> JSONResponse:
+    return JSONResponse({"error_message": message}, status_code=400)
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise WireError("2-Wrong format of input data") from err
+
+
+async def _owned(store: PaymentStore, payment_id: int, principal: Principal) -> Payment | None:
+    payment = await store.by_id(payment_id)
+    return payment if payment is not None and payment.tenant == principal.tenant else None
+
+
+def _control_number_answer(state: IntentState) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "error_occured": False,
+        "error_message": INTENT_MESSAGES[0],
+        "internal_identifier": str(state.payment_id) if state.payment_id is not None else None,
+        "control_number": state.control_number,
+    }
+    if state.error_code is not None:
+        answer |= {"error_occured": True, "error_message": INTENT_MESSAGES[state.error_code]}
+    elif state.status is PaymentStatus.FAILED_CONTROL_NUMBER:
+        answer |= {"error_occured": True, "error_message": INTENT_MESSAGES[8]}
+    elif state.status is PaymentStatus.FAILED_REQUEST:
+        answer |= {"error_occured": True, "error_message": INTENT_MESSAGES[9]}
+    return answer
+
+
+@router.post(
+    "/GetControlNumber",
+    summary="Create a payment intent and obtain its control number",
+    openapi_extra=JSON_BODY,
+)
+async def get_control_number(
+    request: Request,
+    principal: Principal = Security(authorize, scopes=["payments:write"]),
+    service: IntentService = Depends(intents),
+) -> JSONResponse:
+    try:
+        fields = intent_of_pay(await _json(request))
+    except WireError as err:
+        return _v2_error(str(err))
+    settings = request.app.state.settings
+    intent = PaymentIntentInput(
+        intent_id=str(uuid.uuid4()), tenant=principal.tenant, options=settings.intent_options, **fields
+    )
+    state = await service.start(intent, settings.cn_wait_s)
+    return JSONResponse(_control_number_answer(state))
+
+
+@router.post(
+    "/GetAssignedControlNumbers", summary="Control numbers of earlier intents", openapi_extra=JSON_BODY
+)
+async def get_assigned_control_numbers(
+    request: Request,
+    principal: Principal = Security(authorize, scopes=["payments:read"]),
+    store: PaymentStore = Depends(payments),
+) -> JSONResponse:
+    try:
+        raw = body(await _json(request)).get("requests")
+        if not isinstance(raw, list) or not raw:
+            raise WireError(WRONG_IDENTIFIER)
+        ids = [internal_identifier(body(r).get("internal_identifier"), WRONG_IDENTIFIER) for r in raw]
+    except WireError as err:
+        return _v2_error(str(err))
+    found = {p.id: p for p in await store.by_ids(set(ids)) if p.tenant == principal.tenant}
+    unknown = [str(i) for i in dict.fromkeys(ids) if i not in found]
+    if unknown:
+        return _v2_error("2-Not valid internal identifier " + ",".join(unknown))
+    assigned = [
+        {"internal_identifier": str(i), "control_number": found[i].control_number} for i in dict.fromkeys(ids)
+    ]
+    return JSONResponse({"error_occured": False, "assigned_control_numbers": assigned})
+
+
+@router.post("/PostReqControlNumberAck", summary="Gateway acknowledges a bill", openapi_extra=JSON_BODY)
+async def post_req_control_number_ack(
+    request: Request,
+    principal: Principal = Security(authorize, scopes=["gateway"]),
+    store: PaymentStore = Depends(payments),
+    service: IntentService = Depends(intents),
+) -> Response:
+    try:
+        b = body(await _json(request))
+        payment_id = internal_identifier(b.get("internal_identifier"), WRONG_IDENTIFIER)
+        ack = Acknowledgement(
+            error_occured=bool(b.get("error_occured")), error_message=b.get("error_message")
+        )
+    except (WireError, ValueError) as err:
+        return _error(str(err) if isinstance(err, WireError) else "2-Wrong format of input data")
+    payment = await _owned(store, payment_id, principal)
+    if payment is None:
+        return _error(ACK_FAILED)
+    try:
+        await service.update(payment.intent_id, PaymentIntentWorkflow.acknowledge, ack)
+    except (WorkflowUpdateFailedError, RPCError):
+        return _error(ACK_FAILED)
+    return Response(status_code=200)
+
+
+@router.post("/GetReqControlNumber", summary="Gateway delivers a control number", openapi_extra=JSON_BODY)
+async def get_req_control_number(
+    request: Request,
+    principal: Principal = Security(authorize, scopes=["gateway"]),
+    store: PaymentStore = Depends(payments),
+    service: IntentService = Depends(intents),
+) -> Response:
+    try:
+        b = body(await _json(request))
+        payment_id = internal_identifier(b.get("internal_identifier"), WRONG_IDENTIFIER)
+        if b.get("error_occured") is None:
+            raise WireError("2-Wrong format of input data")
+        receipt = ControlNumberReceipt(
+            control_number=None if b.get("control_number") is None else str(b.get("control_number")),
+            error_occured=bool(b.get("error_occured")),
+            error_message=b.get("error_message"),
+        )
+    except (WireError, ValueError) as err:
+        return _error(str(err) if isinstance(err, WireError) else "2-Wrong format of input data")
+    payment = await _owned(store, payment_id, principal)
+    if payment is None:
+        return _error(CN_FAILED)
+    try:
+        result = await service.update(
+            payment.intent_id, PaymentIntentWorkflow.receive_control_number, receipt
+        )
+    except (WorkflowUpdateFailedError, RPCError):
+        return _error(CN_FAILED)
+    if result.outcome == "duplicate":
+        return _error(CN_DUPLICATE)
+    return Response(status_code=200)

@@ -1,0 +1,83 @@
+"""POST /connect/token (client_secret_basic, client_secret_post) and the JWKS that verifies tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from api.auth import TokenService, tokens
+from domain.credentials import verify_secret
+from store.clients import ClientStore
+
+router = APIRouter(tags=["auth"])
+
+
+def _oauth_error(status: int, error: str, description: str, basic: bool = False) -> JSONResponse:
+    headers = {"Cache-Control": "no-store"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="payflow"' if basic else 'Bearer realm="payflow"'
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=headers
+    )
+
+
+def _basic(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    return unquote_plus(user), unquote_plus(password)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            return {}
+        return {k: str(v) for k, v in body.items()} if isinstance(body, dict) else {}
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+@router.post(
+    "/connect/token",
+    summary="OAuth 2.0 client-credentials token",
+    responses={
+        400: {"description": "invalid_request / unsupported_grant_type / invalid_scope"},
+        401: {"description": "invalid_client"},
+    },
+)
+async def token(request: Request, service: TokenService = Depends(tokens)) -> JSONResponse:
+    form = await _form(request)
+    basic = _basic(request.headers.get("authorization"))
+    if form.get("grant_type") != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
+    if basic and form.get("client_secret"):
+        return _oauth_error(400, "invalid_request", "Use one client authentication method, not two.")
+    client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
+    if not client_id or not secret:
+        return _oauth_error(401, "invalid_client", "Client authentication is required.", basic=True)
+    client = await ClientStore(request.app.state.sessions).get(client_id)
+    if client is None or client.revoked or not verify_secret(secret, client.secret_hash):
+        return _oauth_error(
+            401, "invalid_client", "Unknown client, revoked client or wrong secret.", bool(basic)
+        )
+    allowed = client.scopes.split()
+    requested = form.get("scope", "").split() or allowed
+    if not set(requested) <= set(allowed):
+        extra = ", ".join(sorted(set(requested) - set(allowed)))
+        return _oauth_error(400, "invalid_scope", f"Scope(s) not granted to this client: {extra}.")
+    body = service.issue(client.client_id, client.tenant, requested)
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+@router.get("/.well-known/jwks.json", summary="Public keys that verify payflow access tokens")
+async def jwks(service: TokenService = Depends(tokens)) -> dict[str, Any]:
+    return service.jwks()

@@ -1,0 +1,92 @@
+"""Wire schemas of the modern /v1 API: pydantic models, so /docs is the reference."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.intent import MAX_INSURANCE_NUMBER, MAX_OFFICER_CODE
+from domain.money import TypeOfPayment
+from domain.payment_flow import IntentState
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
+
+
+class PolicyToPay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    insurance_number: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_INSURANCE_NUMBER)] | None
+    )
+    product_code: Code
+    renewal: bool = False
+    amount: Money | None = None
+
+
+class PaymentIntentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=20)]
+    request_date: date
+    officer_code: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_OFFICER_CODE)] | None
+    ) = None
+    policies: list[PolicyToPay] = Field(min_length=1, max_length=50)
+    amount_to_be_paid: Money | None = None
+    language: Annotated[str, StringConstraints(max_length=10)] | None = None
+    type_of_payment: TypeOfPayment | None = None
+    sms_required: bool = False
+
+
+class TimelineStep(BaseModel):
+    status: int
+    status_name: str
+    at: datetime
+    note: str | None
+
+
+class IntentLineView(BaseModel):
+    insurance_number: str | None
+    product_code: str
+    stage: str
+    expected_amount: Decimal
+    basis: str | None
+
+
+class PaymentIntentView(BaseModel):
+    id: str
+    payment_id: int | None
+    status: int | None
+    status_name: str
+    control_number: str | None
+    expected_amount: Decimal | None
+    transfer_fee: Decimal | None
+    amount_to_be_paid: Decimal | None
+    error_code: int | None
+    reason: str | None
+    lines: list[IntentLineView]
+    timeline: list[TimelineStep]
+
+    @classmethod
+    def of(cls, state: IntentState) -> PaymentIntentView:
+        return cls(
+            id=state.intent_id,
+            payment_id=state.payment_id,
+            status=int(state.status) if state.status is not None else None,
+            status_name=state.status_name,
+            control_number=state.control_number,
+            expected_amount=state.expected_amount,
+            transfer_fee=state.transfer_fee,
+            amount_to_be_paid=state.amount_to_be_paid,
+            error_code=state.error_code,
+            reason=state.reason,
+            lines=[IntentLineView(**ln.model_dump(mode="python")) for ln in state.lines],
+            timeline=[
+                TimelineStep(status=int(t.status), status_name=t.status.name, at=t.at, note=t.note)
+                for t in state.timeline
+            ],
+        )

@@ -1,0 +1,133 @@
+"""Payment intents: the normalised request a workflow runs on, and openIMIS' intent validation rules.
+
+Validation follows uspInsertPaymentIntent's order (research §4.2), first failure wins, with two
+fixes: an unknown product answers code 2 with its own text (the SP says 4 with the code-2 text), and
+a missing insurance number answers code 6 "Missing insurance number" as the API's code table says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.money import TypeOfPayment
+from domain.registry import PolicyStage
+
+INTENT_MESSAGES: dict[int, str] = {
+    0: "Success",
+    1: "1-Wrong format of insurance number",
+    2: "2-Not valid insurance or missing product code",
+    3: "3-Not valid enrolment officer code",
+    4: "4-Enrolment officer code and insurance product code are not compatible",
+    5: "5-Beneficiary has no policy of specified insurance product for renewal",
+    6: "6-Missing insurance number",
+    7: "7-Insuree not enrolled while prior enrolment mandatory.",
+    8: "8-Duplicated control number assigned",
+    9: "9-Control number cannot be assigned",
+    10: "10-Uknown type of payment",
+}
+"""openIMIS SaveIntentResponse texts, spelling kept ("Uknown") because clients match on them."""
+
+MAX_INSURANCE_NUMBER = 11
+MAX_OFFICER_CODE = 7
+
+
+class CNMode(StrEnum):
+    GATEWAY = "gateway"
+    INTERNAL = "internal"
+
+
+class IntentLine(BaseModel):
+    insurance_number: str | None = None
+    product_code: str
+    stage: PolicyStage = PolicyStage.NEW
+    amount: Decimal | None = None
+    """A non-zero amount sent by the client overrides the computed value of the line."""
+
+
+class IntentOptions(BaseModel):
+    """Per-intent knobs fixed at start, so a settings change never alters a running workflow."""
+
+    cn_mode: CNMode = CNMode.GATEWAY
+    cn_callback_timeout_s: int = 3600
+    bill_expiry_days: int = 30
+
+
+class PaymentIntentInput(BaseModel):
+    intent_id: str
+    tenant: str
+    phone_number: str
+    request_date: date
+    officer_code: str | None = None
+    lines: list[IntentLine] = Field(min_length=1)
+    amount_to_be_paid: Decimal | None = None
+    language: str | None = None
+    type_of_payment: TypeOfPayment | None = None
+    sms_required: bool = False
+    options: IntentOptions = IntentOptions()
+
+    @property
+    def insurance_numbers(self) -> list[str]:
+        return sorted({ln.insurance_number for ln in self.lines if ln.insurance_number})
+
+
+@dataclass(frozen=True)
+class IntentError:
+    code: int
+
+    @property
+    def message(self) -> str:
+        return INTENT_MESSAGES[self.code]
+
+
+@dataclass(frozen=True)
+class OfficerFacts:
+    location_id: int | None
+    parent_location_id: int | None
+
+
+@dataclass(frozen=True)
+class LineFacts:
+    """What the registry says about one line: product found, family found, policy of the product."""
+
+    product_found: bool
+    product_location_id: int | None = None
+    family_exists: bool = False
+    has_policy_of_product: bool = False
+
+
+def validate_intent(
+    request: PaymentIntentInput,
+    officer: OfficerFacts | None,
+    lines: Sequence[LineFacts],
+    *,
+    prior_enrolment: bool,
+) -> IntentError | None:
+    """Return the first openIMIS business error of the intent, or None when it may be valued."""
+    pairs = list(zip(request.lines, lines, strict=True))
+    if any(not (ln.insurance_number or "").strip() for ln, _ in pairs):
+        return IntentError(6)
+    if any(not f.product_found for _, f in pairs):
+        return IntentError(2)
+    if request.officer_code:
+        if officer is None:
+            return IntentError(3)
+        allowed = {officer.location_id, officer.parent_location_id}
+        if any(f.product_location_id is not None and f.product_location_id not in allowed for _, f in pairs):
+            return IntentError(4)
+    for ln, f in pairs:
+        if ln.stage is PolicyStage.RENEWAL and not (f.family_exists and f.has_policy_of_product):
+            return IntentError(5)
+    if prior_enrolment and any(not f.has_policy_of_product for _, f in pairs):
+        return IntentError(7)
+    return None
+
+
+def insurance_number_format_ok(value: str) -> bool:
+    """Generic openIMIS rule: 1 to 11 characters."""
+    return 1 <= len(value) <= MAX_INSURANCE_NUMBER

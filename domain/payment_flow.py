@@ -1,0 +1,116 @@
+"""Messages of the payment-intent flow: what the workflow, its activities and the API exchange."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from domain.intent import CNMode
+from domain.registry import PolicyStage
+from domain.sms import SmsKind
+from domain.status import PaymentStatus
+
+
+class LineState(BaseModel):
+    insurance_number: str | None
+    product_code: str
+    stage: PolicyStage
+    expected_amount: Decimal = Decimal("0")
+    basis: str | None = None
+
+
+class ValuationResult(BaseModel):
+    payment_id: int
+    error_code: int | None = None
+    reason: str | None = None
+    lines: list[LineState] = []
+    expected_amount: Decimal = Decimal("0")
+    transfer_fee: Decimal = Decimal("0")
+    amount_to_be_paid: Decimal = Decimal("0")
+
+
+class BillRequest(BaseModel):
+    intent_id: str
+    payment_id: int
+    expires_at: datetime
+
+
+class BillAck(BaseModel):
+    accepted: bool
+    code: str = ""
+    message: str = ""
+
+
+class ControlNumberReceipt(BaseModel):
+    """The gateway's answer to a bill: a control number, or an error (openIMIS GetReqControlNumber)."""
+
+    control_number: str | None = None
+    error_occured: bool = False
+    error_message: str | None = None
+
+
+class ControlNumberWrite(BaseModel):
+    payment_id: int
+    control_number: str
+
+
+class ControlNumberResult(BaseModel):
+    outcome: str  # assigned, duplicate, failed
+    status: PaymentStatus
+    message: str = ""
+
+
+class Acknowledgement(BaseModel):
+    """The gateway's acknowledgement of a posted bill (openIMIS PostReqControlNumberAck)."""
+
+    error_occured: bool = False
+    error_message: str | None = None
+
+
+class StatusWrite(BaseModel):
+    payment_id: int
+    status: PaymentStatus
+    only_from: list[PaymentStatus]
+    reason: str | None = None
+
+
+class SmsNotice(BaseModel):
+    payment_id: int
+    kind: SmsKind
+    key: str
+    """Unique per notice (intent id + kind): the outbox sends each key once."""
+
+
+class TimelineEntry(BaseModel):
+    status: PaymentStatus
+    at: datetime
+    note: str | None = None
+
+
+class IntentState(BaseModel):
+    """What the `status` query answers: status code and name, amounts, control number, lines, steps."""
+
+    intent_id: str
+    tenant: str
+    cn_mode: CNMode
+    payment_id: int | None = None
+    status: PaymentStatus | None = None
+    control_number: str | None = None
+    expected_amount: Decimal | None = None
+    transfer_fee: Decimal | None = None
+    amount_to_be_paid: Decimal | None = None
+    error_code: int | None = None
+    reason: str | None = None
+    lines: list[LineState] = []
+    timeline: list[TimelineEntry] = []
+
+    @property
+    def status_name(self) -> str:
+        return self.status.name if self.status is not None else "PENDING"
+
+    @property
+    def control_number_settled(self) -> bool:
+        """The control-number step is over: assigned, failed, rejected or cancelled."""
+        return self.status is not None and self.status not in (PaymentStatus.CREATED, PaymentStatus.POSTED)

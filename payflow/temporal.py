@@ -1,0 +1,100 @@
+"""Temporal wiring shared by the API, the worker, the CLI and the tests: converter, client, worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.gateway import GatewayActivities
+from activities.payment_intent import IntentActivities
+from activities.sms import SmsActivities
+from payflow.settings import Settings
+from store.db import make_engine, session_factory
+from store.payments import PaymentStore
+from store.registry import SqlRegistry
+from workflows import search_attributes
+from workflows.payment_intent import PaymentIntentWorkflow
+
+DATA_CONVERTER = pydantic_data_converter
+WORKFLOWS: Sequence[type] = (PaymentIntentWorkflow,)
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
+    )
+
+
+def dev_server_flags(keys: Sequence[SearchAttributeKey] = search_attributes.ALL) -> list[str]:
+    """`temporal server start-dev` flags that register our search attributes."""
+    flags = []
+    for key in keys:
+        flags += ["--search-attribute", f"{key.name}={_cli_type(key)}"]
+    return flags
+
+
+def _cli_type(key: SearchAttributeKey) -> str:
+    return {
+        SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+        SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+        SearchAttributeIndexedValueType.TEXT: "Text",
+        SearchAttributeIndexedValueType.INT: "Int",
+        SearchAttributeIndexedValueType.DOUBLE: "Double",
+        SearchAttributeIndexedValueType.BOOL: "Bool",
+        SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    }[key.indexed_value_type]
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register the missing custom search attributes (a cluster, or the time-skipping test server)."""
+    known = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+        for key in search_attributes.ALL
+        if key.name not in known.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
+
+
+@asynccontextmanager
+async def worker(client: Client, settings: Settings, task_queue: str | None = None) -> AsyncIterator[Worker]:
+    """A running worker with every workflow and activity; stops cleanly when the block ends."""
+    engine = make_engine(settings.database_url)
+    sessions = session_factory(engine)
+    payments = PaymentStore(sessions)
+    async with httpx.AsyncClient() as http:
+        intents = IntentActivities(settings, payments, SqlRegistry(sessions))
+        gateway = GatewayActivities(settings, http, payments)
+        sms = SmsActivities(settings, http, sessions, payments)
+        w = Worker(
+            client,
+            task_queue=task_queue or settings.task_queue,
+            workflows=list(WORKFLOWS),
+            activities=[
+                intents.value_intent,
+                intents.assign_internal_control_number,
+                intents.store_control_number,
+                intents.record_status,
+                gateway.post_bill,
+                sms.send_sms,
+            ],
+        )
+        try:
+            async with w:
+                yield w
+        finally:
+            await engine.dispose()

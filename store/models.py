@@ -1,0 +1,170 @@
+"""SQLModel tables: the openIMIS registry (SPEC §3.1), payments, SMS outbox and OAuth clients."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Column, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def money(nullable: bool = False, default: Decimal | None = Decimal("0")) -> Decimal:
+    return Field(default=default, sa_column=Column(Numeric(18, 2), nullable=nullable))
+
+
+class Location(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=8)
+    name: str
+    type: str = Field(max_length=1)  # R region, D district, W ward, V village
+    parent_id: int | None = Field(default=None, foreign_key="location.id")
+
+
+class Product(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True, max_length=8)
+    name: str
+    location_id: int | None = Field(default=None, foreign_key="location.id")
+    lump_sum: Decimal = money()
+    premium_adult: Decimal = money()
+    premium_child: Decimal = money()
+    member_threshold: int = 0
+    max_members: int = 0
+    general_assembly_lump_sum: Decimal = money()
+    general_assembly_fee: Decimal = money()
+    registration_lump_sum: Decimal = money()
+    registration_fee: Decimal = money()
+    enrolment_discount_perc: Decimal = money()
+    enrolment_discount_period: int = 0
+    renewal_discount_perc: Decimal = money()
+    renewal_discount_period: int = 0
+    insurance_period: int = 12
+    administration_period: int = 0
+    grace_period_enrolment: int = 0
+    grace_period_renewal: int = 0
+    start_cycles: str = ""  # comma-separated "dd-MM"
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+class Officer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True, max_length=8)
+    name: str = ""
+    phone: str | None = None
+    location_id: int | None = Field(default=None, foreign_key="location.id")
+
+
+class Family(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    location_id: int | None = Field(default=None, foreign_key="location.id")
+
+
+class Insuree(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    chfid: str = Field(unique=True, index=True, max_length=12)
+    family_id: int = Field(foreign_key="family.id", index=True)
+    is_head: bool = False
+    last_name: str = ""
+    other_names: str = ""
+    birth_date: date
+    relationship: int | None = None
+    phone: str | None = None
+    language: str | None = None
+
+
+class Policy(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(foreign_key="family.id", index=True)
+    product_id: int = Field(foreign_key="product.id")
+    officer_id: int | None = Field(default=None, foreign_key="officer.id")
+    stage: str = Field(max_length=1)  # N new, R renewal
+    status: int  # 1 idle, 2 active, 4 suspended, 8 expired, 16 ready
+    enroll_date: date
+    start_date: date
+    effective_date: date | None = None
+    expiry_date: date
+    value: Decimal = money()
+
+
+class Premium(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: int = Field(foreign_key="policy.id", index=True)
+    amount: Decimal = money()
+    receipt: str = ""
+    pay_date: date
+    pay_type: str = Field(default="C", max_length=1)
+    payment_detail_id: int | None = Field(default=None, unique=True)
+    """The payment line this premium was created for: unique, so a line makes one premium at most."""
+
+
+class Payment(SQLModel, table=True):
+    """One payment intent (openIMIS tblPayment); `id` is the openIMIS internal_identifier."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    intent_id: str = Field(unique=True, max_length=36)
+    tenant: str = Field(index=True)
+    status: int = Field(index=True)
+    rejected_reason: str | None = None
+    officer_code: str | None = Field(default=None, max_length=8)
+    phone_number: str
+    language: str | None = None
+    sms_required: bool = False
+    request_date: date
+    type_of_payment: str | None = None
+    expected_amount: Decimal = money()
+    transfer_fee: Decimal = money()
+    amount_to_be_paid: Decimal = money()
+    control_number: str | None = Field(default=None, unique=True, max_length=50)
+    cn_requested_at: datetime | None = None
+    cn_received_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PaymentDetail(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("payment_id", "line_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    line_no: int
+    insurance_number: str | None = Field(default=None, max_length=12)
+    product_code: str = Field(max_length=8)
+    stage: str = Field(max_length=1)
+    expected_amount: Decimal = money()
+    basis: str | None = None
+    amount: Decimal | None = money(nullable=True, default=None)
+    premium_id: int | None = Field(default=None, foreign_key="premium.id")
+
+
+class SmsMessage(SQLModel, table=True):
+    """SMS outbox: one row per notice, keyed so a retried activity never sends a notice twice."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
+    kind: str
+    recipient: str
+    language: str
+    text: str
+    status: str = "queued"  # queued, sent, failed
+    attempts: int = 0
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class OAuthClient(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(unique=True, index=True)
+    name: str = ""
+    secret_hash: str
+    tenant: str
+    scopes: str  # space-separated
+    revoked: bool = False
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,161 @@
+"""Payment records: written by activities only, each write idempotent under retry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from domain.intent import PaymentIntentInput
+from domain.status import PaymentStatus
+from store.db import SessionFactory, transaction
+from store.models import Payment, PaymentDetail, utcnow
+
+
+@dataclass(frozen=True)
+class ValuedLine:
+    expected_amount: Decimal
+    basis: str
+
+
+class CNOutcome(StrEnum):
+    ASSIGNED = "assigned"
+    DUPLICATE = "duplicate"
+    NOT_FOUND = "not_found"
+
+
+class PaymentStore:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    async def by_intent(self, intent_id: str) -> Payment | None:
+        async with self._sessions() as s:
+            return (await s.exec(select(Payment).where(Payment.intent_id == intent_id))).first()
+
+    async def by_id(self, payment_id: int) -> Payment | None:
+        async with self._sessions() as s:
+            return await s.get(Payment, payment_id)
+
+    async def by_ids(self, payment_ids: Iterable[int]) -> list[Payment]:
+        async with self._sessions() as s:
+            return list((await s.exec(select(Payment).where(col(Payment.id).in_(list(payment_ids))))).all())
+
+    async def details(self, payment_id: int) -> list[PaymentDetail]:
+        async with self._sessions() as s:
+            q = select(PaymentDetail).where(PaymentDetail.payment_id == payment_id)
+            return list((await s.exec(q.order_by(col(PaymentDetail.line_no)))).all())
+
+    async def create(
+        self,
+        request: PaymentIntentInput,
+        status: PaymentStatus,
+        *,
+        lines: Sequence[ValuedLine] | None = None,
+        expected: Decimal = Decimal("0"),
+        fee: Decimal = Decimal("0"),
+        to_be_paid: Decimal = Decimal("0"),
+        reason: str | None = None,
+    ) -> Payment:
+        """Insert the payment and its details in one transaction; a retry returns the first insert."""
+        existing = await self.by_intent(request.intent_id)
+        if existing is not None:
+            return existing
+        payment = Payment(
+            intent_id=request.intent_id,
+            tenant=request.tenant,
+            status=int(status),
+            rejected_reason=reason,
+            officer_code=request.officer_code,
+            phone_number=request.phone_number,
+            language=request.language,
+            sms_required=request.sms_required,
+            request_date=request.request_date,
+            type_of_payment=request.type_of_payment.name if request.type_of_payment is not None else None,
+            expected_amount=expected,
+            transfer_fee=fee,
+            amount_to_be_paid=to_be_paid,
+        )
+        try:
+            async with transaction(self._sessions) as s:
+                s.add(payment)
+                await s.flush()
+                for n, ln in enumerate(request.lines, 1):
+                    valued = lines[n - 1] if lines else None
+                    s.add(
+                        PaymentDetail(
+                            payment_id=payment.id,
+                            line_no=n,
+                            insurance_number=(ln.insurance_number or "").strip()[:12] or None,
+                            product_code=ln.product_code[:8],
+                            stage=ln.stage.value,
+                            expected_amount=valued.expected_amount if valued else Decimal("0"),
+                            basis=valued.basis if valued else None,
+                        )
+                    )
+        except IntegrityError:
+            # A concurrent retry of the same activity won the insert: return its row.
+            found = await self.by_intent(request.intent_id)
+            if found is None:
+                raise
+            return found
+        return payment
+
+    async def set_status(
+        self,
+        payment_id: int,
+        status: PaymentStatus,
+        *,
+        reason: str | None = None,
+        only_from: Iterable[PaymentStatus],
+    ) -> bool:
+        """Move a payment to `status` if it is in one of `only_from`; False when it was not."""
+        values: dict[str, object] = {"status": int(status), "updated_at": utcnow()}
+        if reason is not None:
+            values["rejected_reason"] = reason[:255]
+        if status is PaymentStatus.POSTED:
+            values["cn_requested_at"] = utcnow()
+        async with transaction(self._sessions) as s:
+            result = await s.exec(
+                update(Payment)
+                .where(col(Payment.id) == payment_id, col(Payment.status).in_([int(x) for x in only_from]))
+                .values(**values)
+            )
+            return result.rowcount == 1
+
+    async def assign_control_number(self, payment_id: int, control_number: str) -> CNOutcome:
+        """Store the control number; a number already held by another payment is a duplicate."""
+        async with self._sessions() as s:
+            holder = (
+                await s.exec(select(Payment.id).where(Payment.control_number == control_number))
+            ).first()
+        if holder == payment_id:
+            return CNOutcome.ASSIGNED
+        if holder is not None:
+            return CNOutcome.DUPLICATE
+        try:
+            async with transaction(self._sessions) as s:
+                result = await s.exec(
+                    update(Payment)
+                    .where(col(Payment.id) == payment_id)
+                    .values(
+                        control_number=control_number,
+                        status=int(PaymentStatus.ASSIGNED),
+                        cn_received_at=utcnow(),
+                        updated_at=utcnow(),
+                    )
+                )
+                if result.rowcount != 1:
+                    return CNOutcome.NOT_FOUND
+        except IntegrityError:
+            return CNOutcome.DUPLICATE
+        return CNOutcome.ASSIGNED
+
+    async def control_numbers(self, payment_ids: Iterable[int]) -> dict[int, str | None]:
+        async with self._sessions() as s:
+            q = select(Payment.id, Payment.control_number).where(col(Payment.id).in_(list(payment_ids)))
+            return {pid: cn for pid, cn in (await s.exec(q)).all() if pid is not None}

@@ -1,0 +1,11 @@
+"""Custom search attributes the workflows keep current, so operators can find flows in the Temporal UI."""
+
+from temporalio.common import SearchAttributeKey
+
+PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+CONTROL_NUMBER = SearchAttributeKey.for_keyword("ControlNumber")
+INSURANCE_NUMBERS = SearchAttributeKey.for_keyword_list("InsuranceNumbers")
+OFFICER_CODE = SearchAttributeKey.for_keyword("OfficerCode")
+TENANT = SearchAttributeKey.for_keyword("Tenant")
+
+ALL = (PAYMENT_STATUS, CONTROL_NUMBER, INSURANCE_NUMBERS, OFFICER_CODE, TENANT)
