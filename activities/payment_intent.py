@@ -41,7 +41,7 @@ class IntentActivities:
             request,
             facts.officer,
             [ln.facts for ln in facts.lines],
-            prior_enrolment=self._settings.prior_enrolment,
+            prior_enrolment=request.options.prior_enrolment,
         )
         if error is not None:
             return await self._payments.create(request, PaymentStatus.REJECTED, reason=error.message)

@@ -22,7 +22,6 @@ from store.payments import PaymentStore
 from workflows.payment_intent import PaymentIntentWorkflow
 
 QUERY_TIMEOUT_S = 3.0
-UPDATE_TIMEOUT_S = 20.0
 
 
 def workflow_id(intent_id: str) -> str:
@@ -36,7 +35,8 @@ def fingerprint(payload: dict[str, Any]) -> str:
 def _summary(request: PaymentIntentInput) -> str:
     products = ", ".join(sorted({ln.product_code for ln in request.lines}))
     who = f"officer {request.officer_code}" if request.officer_code else "self-payer"
-    return f"Payment intent: {len(request.lines)} polic{'y' if len(request.lines) == 1 else 'ies'} ({products}), {who}"
+    count = f"{len(request.lines)} polic{'y' if len(request.lines) == 1 else 'ies'}"
+    return f"Payment intent: {count} ({products}), {who}"
 
 
 def _details(request: PaymentIntentInput) -> str:
@@ -77,7 +77,7 @@ class IntentService:
             self._client.execute_update_with_start_workflow(
                 PaymentIntentWorkflow.await_control_number, wait_s, start_workflow_operation=operation
             ),
-            wait_s + UPDATE_TIMEOUT_S,
+            wait_s + self._settings.update_timeout_s,
         )
 
     async def existing_hash(self, intent_id: str) -> str | bool | None:
@@ -129,7 +129,8 @@ class IntentService:
         )
 
     async def update(self, intent_id: str, update: Any, arg: Any) -> Any:
-        return await self._bounded(self.handle(intent_id).execute_update(update, arg), UPDATE_TIMEOUT_S)
+        call = self.handle(intent_id).execute_update(update, arg)
+        return await self._bounded(call, self._settings.update_timeout_s)
 
     @staticmethod
     async def _bounded(call: Any, timeout_s: float) -> Any:

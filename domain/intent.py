@@ -56,6 +56,8 @@ class IntentOptions(BaseModel):
     cn_mode: CNMode = CNMode.GATEWAY
     cn_callback_timeout_s: int = 3600
     bill_expiry_days: int = 30
+    prior_enrolment: bool = False
+    """openIMIS Defaults:PriorEnrolment: a family must already hold a policy of the product (code 7)."""
 
 
 class PaymentIntentInput(BaseModel):

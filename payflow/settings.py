@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     cn_callback_timeout_s: int = 3600
     """How long a posted bill may wait for the gateway's control number before the intent fails (-2)."""
     bill_expiry_days: int = 30
+    update_timeout_s: float = 20.0
+    """How long the API waits for a workflow to answer an update before it answers 503."""
 
     prior_enrolment: bool = False
     age_of_majority: int = 18
@@ -64,6 +66,7 @@ class Settings(BaseSettings):
             cn_mode=self.cn_mode,
             cn_callback_timeout_s=self.cn_callback_timeout_s,
             bill_expiry_days=self.bill_expiry_days,
+            prior_enrolment=self.prior_enrolment,
         )
 
     @property

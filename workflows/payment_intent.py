@@ -148,8 +148,9 @@ class PaymentIntentWorkflow:
 
     @workflow.update
     async def await_control_number(self, wait_seconds: float) -> IntentState:
-        """Answer once the control-number step is over, or after `wait_seconds` (GetControlNumber)."""
-        if wait_seconds > 0:
+        """Answer once the intent is valued and its control-number step is over, or `wait_seconds` later."""
+        await workflow.wait_condition(lambda: self._state.status is not None)
+        if wait_seconds > 0 and not self._state.control_number_settled:
             try:
                 await workflow.wait_condition(
                     lambda: self._state.control_number_settled,
@@ -199,7 +200,7 @@ class PaymentIntentWorkflow:
             self._assigned(receipt.control_number)
             return ControlNumberResult(outcome=outcome, status=S.ASSIGNED)
         reason = "8: Duplicated control number assigned"
-        await self._fail(S.FAILED_CONTROL_NUMBER, reason, only_from=[S.CREATED, S.POSTED])
+        self._advance(S.FAILED_CONTROL_NUMBER, reason)  # store_control_number recorded it
         return ControlNumberResult(outcome="duplicate", status=S.FAILED_CONTROL_NUMBER, message=reason)
 
     @receive_control_number.validator
@@ -253,7 +254,8 @@ class PaymentIntentWorkflow:
             for e in self._state.timeline
         )
         workflow.set_current_details(
-            f"**Status:** {status.value} {status.name}  \n**Control number:** {self._state.control_number or '—'}\n\n"
+            f"**Status:** {status.value} {status.name}  \n"
+            f"**Control number:** {self._state.control_number or '—'}\n\n"
             f"| time (UTC) | status | note |\n|---|---|---|\n{rows}"
         )
 

@@ -1,0 +1,45 @@
+"""Small helpers shared by the API tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import func, select
+
+from tests.stack import Stack
+
+
+def intent(**changes: Any) -> dict[str, Any]:
+    """A valid openIMIS IntentOfPay for the demo registry, with `changes` applied."""
+    body: dict[str, Any] = {
+        "phone_number": "0681333045",
+        "request_date": "2026-11-20",
+        "enrolment_officer_code": "E00005",
+        "policies": [{"insurance_number": "070707070", "insurance_product_code": "FCUL0001", "renewal": 1}],
+        "language": "en",
+        "type_of_payment": 0,
+        "smsRequired": True,
+    }
+    return body | changes
+
+
+async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
+    """Poll a condition on real peers (delivery happens after the HTTP answer), bounded in time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def count(stack: Stack, model: type, *where: object) -> int:
+    async with stack.sessions() as s:
+        return int((await s.exec(select(func.count()).select_from(model).where(*where))).one())
+
+
+async def workflows_on(stack: Stack) -> int:
+    query = f"TaskQueue = '{stack.settings.task_queue}'"
+    return len([w async for w in stack.temporal.list_workflows(query)])

