@@ -1,0 +1,110 @@
+"""PaymentIntentWorkflow on the time-skipping test server: timers of days run in an instant."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.intent import CNMode, IntentOptions
+from domain.payment_flow import ControlNumberReceipt
+from domain.status import PaymentStatus as S
+from store.models import Payment
+from store.payments import PaymentStore
+from store.db import make_engine, session_factory
+from tests.workflows.harness import harness, intent_input, record
+from workflows.payment_intent import PaymentIntentWorkflow
+
+
+async def _payment(db_url: str, payment_id: int) -> Payment:
+    payment = await PaymentStore(session_factory(make_engine(db_url))).by_id(payment_id)
+    assert payment is not None
+    return payment
+
+
+async def test_internal_control_number_then_expiry_after_30_days(time_env: WorkflowEnvironment, db_url: str) -> None:
+    async with harness(time_env.client, db_url) as h:
+        handle = await h.start(CNMode.INTERNAL)
+        state = await handle.result()  # the 30-day bill expiry is skipped by the test server
+        assert [t.status for t in state.timeline] == [S.CREATED, S.ASSIGNED, S.CANCELLED]
+        assert state.timeline[-1].at - state.timeline[1].at >= timedelta(days=30)
+        assert state.status is S.CANCELLED and state.reason == "Bill expired"
+        payment = await _payment(db_url, state.payment_id)
+        assert (payment.status, payment.control_number) == (0, state.control_number)
+        assert [m["text"][:11] for m in h.sms.messages.values()] == ["Control No:"]
+        await record(handle, "internal_assigned_expired")
+
+
+async def test_gateway_control_number_by_update(time_env: WorkflowEnvironment, db_url: str) -> None:
+    async with harness(time_env.client, db_url) as h:
+        handle = await h.start(CNMode.GATEWAY)
+        # The bill is posted (status 2) and the gateway holds the number; deliver it as its callback would.
+        for _ in range(200):
+            if (await handle.query(PaymentIntentWorkflow.status)).status is S.POSTED:
+                break
+        result = await handle.execute_update(
+            PaymentIntentWorkflow.receive_control_number, ControlNumberReceipt(control_number="990000000042")
+        )
+        assert result.outcome == "assigned" and result.status is S.ASSIGNED
+        state = await handle.query(PaymentIntentWorkflow.status)
+        assert [t.status for t in state.timeline] == [S.CREATED, S.POSTED, S.ASSIGNED]
+        assert len(h.gateway.bills) == 1
+        [bill] = h.gateway.bills.values()
+        assert bill["amount"] == str(state.amount_to_be_paid) and bill["bill_id"] == str(state.payment_id)
+        try:
+            await handle.execute_update(
+                PaymentIntentWorkflow.receive_control_number, ControlNumberReceipt(control_number="990000000043")
+            )
+        except WorkflowUpdateFailedError as err:
+            assert "already assigned" in str(err.cause)
+        else:
+            raise AssertionError("a second, different control number must be refused")
+        await record(handle, "gateway_assigned")
+        await handle.terminate()
+
+
+async def test_gateway_silence_fails_the_intent_after_the_callback_timeout(
+    time_env: WorkflowEnvironment, db_url: str
+) -> None:
+    async with harness(time_env.client, db_url) as h:
+        handle = await h.start(CNMode.GATEWAY, options=IntentOptions(cn_mode=CNMode.GATEWAY, cn_callback_timeout_s=7200))
+        state = await handle.result()
+        assert state.status is S.FAILED_REQUEST and state.reason == "Timeout when requesting control number"
+        assert (await _payment(db_url, state.payment_id)).status == -2
+        [sms] = h.sms.messages.values()
+        assert sms["text"].startswith("Request for control number for CHFID:070707070")
+        await record(handle, "gateway_timeout")
+
+
+async def test_sms_failures_never_fail_the_payment(time_env: WorkflowEnvironment, db_url: str) -> None:
+    async with harness(time_env.client, db_url) as h:
+        h.sms.fail_next = 1000
+        handle = await h.start(CNMode.INTERNAL, options=IntentOptions(cn_mode=CNMode.INTERNAL, bill_expiry_days=1))
+        state = await handle.result()
+        assert [t.status for t in state.timeline] == [S.CREATED, S.ASSIGNED, S.CANCELLED]
+        assert h.sms.messages == {} and h.sms.fail_next == 1000 - 5  # five attempts, then given up
+
+
+async def test_rejected_intent_ends_at_minus_one(time_env: WorkflowEnvironment, db_url: str) -> None:
+    async with harness(time_env.client, db_url) as h:
+        handle = await h.start(CNMode.INTERNAL, officer_code="E99999")
+        state = await handle.result()
+        assert state.status is S.REJECTED and state.error_code == 3
+        assert state.reason == "3-Not valid enrolment officer code"
+        assert h.sms.messages == {} and h.gateway.bills == {}
+        await record(handle, "rejected")
+
+
+async def test_value_intent_is_idempotent_under_retry(time_env: WorkflowEnvironment, db_url: str) -> None:
+    """Two workflows for one intent id (a retried start after a reset) share one payment record."""
+    async with harness(time_env.client, db_url) as h:
+        request = intent_input(CNMode.INTERNAL, options=IntentOptions(cn_mode=CNMode.INTERNAL, bill_expiry_days=1))
+        first = await h.client.execute_workflow(
+            PaymentIntentWorkflow.run, request, id=f"a-{request.intent_id}", task_queue=h.settings.task_queue
+        )
+        second = await h.client.execute_workflow(
+            PaymentIntentWorkflow.run, request, id=f"b-{request.intent_id}", task_queue=h.settings.task_queue
+        )
+        assert first.payment_id == second.payment_id
+        assert first.control_number == second.control_number
