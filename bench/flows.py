@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
 import statistics
@@ -53,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
+    from api.intent_service import workflow_id
     from payflow.dev import DEMO_REGISTRY
     from payflow.temporal import DATA_CONVERTER
     from simulators.gateway import Behaviour
@@ -159,12 +161,23 @@ class BareIntentWorkflow:
 
 @dataclass
 class Shape:
-    """What one flow's history holds once its control number is out and its notice sent."""
+    """Sampled histories, each taken once the control number is out and the notice sent."""
 
-    events: int
     activities: list[str]
     updates: list[str]
-    event_types: dict[str, int] = field(default_factory=dict)
+    events: list[int]
+    """History length of each sampled flow (workflow-task batching varies a little between flows)."""
+    event_types: dict[str, float] = field(default_factory=dict)
+    """Mean count of each event type per sampled flow."""
+
+    @property
+    def mean_events(self) -> float:
+        return statistics.fmean(self.events)
+
+    def events_text(self) -> str:
+        low, high = min(self.events), max(self.events)
+        spread = f" ({low}–{high})" if low != high else ""
+        return f"{self.mean_events:.1f}{spread}"
 
 
 @dataclass
@@ -222,12 +235,12 @@ def _name(event: HistoryEvent) -> str:
     return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
 
 
-async def quiet_history(handle: WorkflowHandle[Any, Any], last_activity: str) -> Shape:
+async def quiet_history(handle: WorkflowHandle[Any, Any], last_activity: str) -> list[HistoryEvent]:
     """The history once `last_activity` completed and the workflow is idle (bounded poll)."""
     deadline = time.monotonic() + HISTORY_TIMEOUT_S
     busy = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED}
     while True:
-        events = (await handle.fetch_history()).events
+        events = list((await handle.fetch_history()).events)
         scheduled = {
             e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
             for e in events
@@ -240,16 +253,47 @@ async def quiet_history(handle: WorkflowHandle[Any, Any], last_activity: str) ->
         }
         done = last_activity in {scheduled[i] for i in completed}
         if done and completed == set(scheduled) and events[-1].event_type not in busy:
-            break
+            return events
         if time.monotonic() > deadline:
             raise TimeoutError(f"{handle.id}: {last_activity} not completed within {HISTORY_TIMEOUT_S}s")
         await asyncio.sleep(0.1)
-    updates = [
-        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
-    ]
-    return Shape(len(events), list(scheduled.values()), updates, dict(Counter(map(_name, events))))
+
+
+async def shape_of(handles: Sequence[WorkflowHandle[Any, Any]], last_activity: str) -> Shape:
+    """Activities and updates of the first sampled flow; history length and event mix of all."""
+    histories = [await quiet_history(h, last_activity) for h in handles]
+    shapes = []
+    for events in histories:
+        activities = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+        updates = [
+            e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        ]
+        shapes.append((activities, updates))
+    if any(s != shapes[0] for s in shapes):
+        print(f"sampled flows differ in shape: {shapes}", file=sys.stderr)
+    mix = Counter[str]()
+    for events in histories:
+        mix.update(map(_name, events))
+    return Shape(
+        activities=shapes[0][0],
+        updates=shapes[0][1],
+        events=[len(events) for events in histories],
+        event_types={name: round(n / len(histories), 2) for name, n in mix.items()},
+    )
+
+
+def sample(ids: Sequence[str], count: int) -> list[str]:
+    """Up to `count` (at least one) ids spread evenly over the measured flows."""
+    count = max(1, count)
+    if len(ids) <= count:
+        return list(ids)
+    return [ids[round(k * (len(ids) - 1) / (count - 1))] for k in range(count)] if count > 1 else [ids[0]]
 
 
 def plan_of(shape: Shape) -> BarePlan:
@@ -288,35 +332,35 @@ async def prepare_db(url: str) -> str:
     return url
 
 
-async def api_flow(stack: Stack) -> int | None:
-    """One GetControlNumber; the payment id when it answered with a control number."""
+async def api_flow(stack: Stack, paid: list[int]) -> bool:
+    """One GetControlNumber; true (and its payment id kept) when it answered with a control number."""
     r = await stack.post("/api/GetControlNumber", json=intent_body())
     body = r.json() if r.status_code == 200 else {}
     if body.get("error_occured") is not False or not body.get("control_number"):
         print(f"GetControlNumber answered {r.status_code}: {r.text[:200]}", file=sys.stderr)
-        return None
-    return int(body["internal_identifier"])
+        return False
+    paid.append(int(body["internal_identifier"]))
+    return True
 
 
 async def measure_api(factory: StackFactory, args: argparse.Namespace) -> tuple[Run, Shape]:
     async with factory(cn_mode=args.cn_mode, cn_wait_s=args.cn_wait_s) as stack:
         stack.gateway.behaviour = Behaviour(delay_ms=args.gateway_delay_ms)
-        sample = await api_flow(stack)  # also fetches the token and warms every path
-        if sample is None:
-            raise RuntimeError("the sample GetControlNumber did not return a control number")
-        payment = await PaymentStore(stack.sessions).by_id(sample)
-        assert payment is not None
-        shape = await quiet_history(
-            stack.temporal.get_workflow_handle(f"payment-intent-{payment.intent_id}"), NOTICE_ACTIVITY
-        )
-        await drive(args.warmup, args.concurrency, lambda _: _ok(api_flow(stack)))
-        run = await drive(args.flows, args.concurrency, lambda _: _ok(api_flow(stack)))
-        await _notices_sent(stack, 1 + args.warmup + args.flows - run.failures)
+        warm: list[int] = []
+        await drive(args.warmup, args.concurrency, lambda _: api_flow(stack, warm))
+        if not warm:
+            raise RuntimeError("no warm-up GetControlNumber answered with a control number")
+        measured: list[int] = []
+        run = await drive(args.flows, args.concurrency, lambda _: api_flow(stack, measured))
+        payments = PaymentStore(stack.sessions)
+        handles = []
+        for payment_id in sample(measured, args.history_samples):
+            payment = await payments.by_id(payment_id)
+            assert payment is not None
+            handles.append(stack.temporal.get_workflow_handle(workflow_id(payment.intent_id)))
+        shape = await shape_of(handles, NOTICE_ACTIVITY)
+        await _notices_sent(stack, len(warm) + len(measured))
     return run, shape
-
-
-async def _ok(call: Awaitable[int | None]) -> bool:
-    return await call is not None
 
 
 async def _notices_sent(stack: Stack, expected: int) -> None:
@@ -332,12 +376,14 @@ async def _notices_sent(stack: Stack, expected: int) -> None:
 # --- B: the bare workflow -----------------------------------------------------------------------
 
 
-async def bare_flow(client: Client, plan: BarePlan, task_queue: str, wait_s: float, key: str) -> str | None:
+async def bare_flow(
+    client: Client, plan: BarePlan, task_queue: str, wait_s: float, flow_id: str
+) -> str | None:
     """One bare flow, started like the API starts one; callbacks sent as the gateway would."""
     operation = WithStartWorkflowOperation(
         BareIntentWorkflow.run,
         plan,
-        id=f"bare-intent-{key}",
+        id=flow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -360,23 +406,23 @@ async def bare_flow(client: Client, plan: BarePlan, task_queue: str, wait_s: flo
 
 async def measure_bare(client: Client, plan: BarePlan, args: argparse.Namespace) -> tuple[Run, Shape]:
     task_queue = f"bench-bare-{uuid.uuid4()}"
-    run_id = uuid.uuid4().hex[:8]
+    prefix = f"bare-intent-{uuid.uuid4().hex[:8]}"
     wait_s = args.cn_wait_s
 
-    async def one(i: int | str) -> bool:
-        cn = await asyncio.wait_for(bare_flow(client, plan, task_queue, wait_s, f"{run_id}-{i}"), wait_s + 30)
-        return bool(cn)
+    async def one(flow_id: str) -> bool:
+        call = bare_flow(client, plan, task_queue, wait_s, flow_id)
+        return bool(await asyncio.wait_for(call, wait_s + 30))
 
     async with Worker(
         client, task_queue=task_queue, workflows=[BareIntentWorkflow], activities=[bare_step, bare_notify]
     ):
-        if not await one("sample"):
-            raise RuntimeError("the sample bare flow did not return a control number")
-        shape = await quiet_history(
-            client.get_workflow_handle(f"bare-intent-{run_id}-sample"), bare_notify.__name__
-        )
-        await drive(args.warmup, args.concurrency, lambda i: one(f"warmup-{i}"))
-        run = await drive(args.flows, args.concurrency, one)
+        warm = await drive(args.warmup, args.concurrency, lambda i: one(f"{prefix}-warmup-{i}"))
+        if warm.failures == warm.flows:
+            raise RuntimeError("no warm-up bare flow returned a control number")
+        run = await drive(args.flows, args.concurrency, lambda i: one(f"{prefix}-{i}"))
+        ids = [f"{prefix}-{i}" for i in range(args.flows)]
+        handles = [client.get_workflow_handle(i) for i in sample(ids, args.history_samples)]
+        shape = await shape_of(handles, bare_notify.__name__)
     return run, shape
 
 
@@ -406,10 +452,10 @@ def report(args: argparse.Namespace, api: tuple[Run, Shape], bare: tuple[Run, Sh
         "",
     )
     table.add_row(
-        "history events per flow",
-        str(a_shape.events),
-        str(b_shape.events),
-        f"{b_shape.events / a_shape.events:.2f}×",
+        f"history events per flow (n={len(a_shape.events)})",
+        a_shape.events_text(),
+        b_shape.events_text(),
+        f"{b_shape.mean_events / a_shape.mean_events:.2f}×",
     )
     console = Console()
     console.print(table)
@@ -435,9 +481,9 @@ def report(args: argparse.Namespace, api: tuple[Run, Shape], bare: tuple[Run, Sh
 
 
 def _event_diff(a: Shape, b: Shape) -> str:
-    """Event types `a` has more of than `b`, as `TYPE ×n`."""
-    extra = Counter(a.event_types) - Counter(b.event_types)
-    return ", ".join(f"{name.lower()} ×{n}" for name, n in sorted(extra.items()))
+    """Event types `a` has more of per flow than `b` (means over the samples), as `type ×n`."""
+    extra = {k: v - b.event_types.get(k, 0.0) for k, v in a.event_types.items()}
+    return ", ".join(f"{k.lower()} ×{v:g}" for k, v in sorted(extra.items()) if v > 0.05)
 
 
 def write(result: dict[str, Any], results: Path) -> Path:
@@ -475,11 +521,13 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--gateway-delay-ms", type=int, default=0, help="gateway simulator's callback delay (gateway mode)"
     )
+    p.add_argument("--history-samples", type=int, default=5, help="measured flows whose history is read")
     p.add_argument("--results", type=Path, default=RESULTS, help="where the JSON result goes")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     code = 0
     try:
         asyncio.run(bench(parse(argv)))

@@ -56,6 +56,12 @@ class Stack:
     async def get(self, path: str, as_: str = "eo", **kwargs: Any) -> httpx.Response:
         return await self.http.get(path, headers={"Authorization": f"Bearer {await self.token(as_)}"}, **kwargs)
 
+    async def gateway_release(self) -> dict[str, int]:
+        """Let the gateway simulator send the control numbers it holds."""
+        async with httpx.AsyncClient() as http:
+            r = await http.post(f"{self.settings.gateway_url}/_sim/release")
+            return dict(r.json())
+
     def sms_to(self, phone: str) -> list[dict[str, Any]]:
         return [m for m in self.sms.messages.values() if m["to"] == phone]
 

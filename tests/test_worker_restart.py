@@ -1,0 +1,76 @@
+"""Killing the worker after the bill is posted loses nothing: one payment, one bill, one control number."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from store.models import Payment, SmsMessage
+from tests.api.helpers import count, intent, wait_for
+from tests.stack import Stack, StackFactory
+
+ROOT = Path(__file__).parents[1]
+
+
+async def start_worker(stack: Stack, env: WorkflowEnvironment) -> asyncio.subprocess.Process:
+    """`python worker.py` as its own process, configured like production: by PAYFLOW_* variables."""
+    s = stack.settings
+    environment = os.environ | {
+        "PAYFLOW_DATABASE_URL": s.database_url,
+        "PAYFLOW_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "PAYFLOW_TASK_QUEUE": s.task_queue,
+        "PAYFLOW_GATEWAY_URL": s.gateway_url,
+        "PAYFLOW_SMS_URL": s.sms_url,
+        "PAYFLOW_API_URL": s.api_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "worker.py", cwd=ROOT, env=environment,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    assert b"worker polling task queue" in line, line
+    return process
+
+
+async def test_killed_worker_resumes_with_exactly_one_payment_and_control_number(
+    make_stack: StackFactory, dev_env: WorkflowEnvironment
+) -> None:
+    async with make_stack(with_worker=False, cn_mode="gateway", cn_wait_s=0.5, update_timeout_s=2) as stack:
+        stack.gateway.behaviour.callback = "hold"
+        worker = await start_worker(stack, dev_env)
+        r = await stack.post("/api/GetControlNumber", json=intent())
+        answer = r.json()
+        assert answer["error_occured"] is False and answer["control_number"] is None
+        payment_id = int(answer["internal_identifier"])
+        async with stack.sessions() as s:
+            assert (await s.get(Payment, payment_id)).status == 2  # type: ignore[union-attr]
+
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()
+        released = (await stack.gateway_release()).get("released")
+        assert released == 1
+        await wait_for(lambda: stack.gateway.callbacks or stack.gateway.tasks, "the gateway to call back")
+
+        worker = await start_worker(stack, dev_env)
+        try:
+            await wait_for(lambda: stack.gateway.callbacks, "the callback to be accepted", timeout=60)
+            assert stack.gateway.callbacks[-1]["status"] == 200
+            assigned = stack.gateway.callbacks[-1]["control_number"]
+            r = await stack.post("/api/GetAssignedControlNumbers",
+                                 json={"requests": [{"internal_identifier": payment_id}]})
+            assert r.json()["assigned_control_numbers"] == [{"internal_identifier": str(payment_id),
+                                                             "control_number": assigned}]
+            await wait_for(lambda: stack.sms_to("0681333045"), "the assigned SMS", timeout=30)
+            assert await count(stack, Payment) == 1
+            assert len(stack.gateway.bills) == 1 and len(stack.gateway.replies) == 1
+            assert await count(stack, Payment, Payment.control_number.is_not(None)) == 1  # type: ignore[union-attr]
+            assert await count(stack, SmsMessage) == 1 and len(stack.sms.messages) == 1
+        finally:
+            worker.terminate()
+            await worker.wait()
