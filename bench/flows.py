@@ -446,13 +446,13 @@ def report(args: argparse.Namespace, api: tuple[Run, Shape], bare: tuple[Run, Sh
     for p in ("p50", "p95", "p99"):
         table.add_row(f"latency {p} (ms)", f"{ap[p] * 1000:.0f}", f"{bp[p] * 1000:.0f}", "")
     table.add_row(
-        "activities / updates per flow",
+        "activities / updates",
         f"{len(a_shape.activities)} / {len(a_shape.updates)}",
         f"{len(b_shape.activities)} / {len(b_shape.updates)}",
         "",
     )
     table.add_row(
-        f"history events per flow (n={len(a_shape.events)})",
+        f"events per flow (n={len(a_shape.events)})",
         a_shape.events_text(),
         b_shape.events_text(),
         f"{b_shape.mean_events / a_shape.mean_events:.2f}×",
@@ -460,10 +460,16 @@ def report(args: argparse.Namespace, api: tuple[Run, Shape], bare: tuple[Run, Sh
     console = Console()
     console.print(table)
     console.print(
-        f"shape: {', '.join(a_shape.activities)} | updates: {', '.join(a_shape.updates)}", highlight=False
+        f"shape: {', '.join(a_shape.activities)} | updates: {', '.join(a_shape.updates)}",
+        highlight=False,
+        soft_wrap=True,
     )
     more, fewer = _event_diff(a_shape, b_shape), _event_diff(b_shape, a_shape)
-    console.print(f"payflow-only events: {more or '-'} | bare-only events: {fewer or '-'}", highlight=False)
+    console.print(
+        f"payflow-only events: {more or '-'} | bare-only events: {fewer or '-'}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return {
         "benchmark": "flows",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),

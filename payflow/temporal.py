@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from temporalio.api.enums.v1 import IndexedValueType
@@ -90,6 +91,7 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
         w = Worker(
             client,
             task_queue=task_queue or settings.task_queue,
+            graceful_shutdown_timeout=timedelta(seconds=20),
             workflows=list(WORKFLOWS),
             activities=[
                 intents.value_intent,

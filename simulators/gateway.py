@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -67,7 +68,16 @@ class ApiCredentials:
     token: str | None = None
 
 
+def credentials_from_env() -> ApiCredentials | None:
+    """Credentials for `uvicorn --factory` runs: PAYFLOW_SIM_TOKEN_URL, _CLIENT_ID, _CLIENT_SECRET."""
+    url, client_id, secret = (
+        os.environ.get(f"PAYFLOW_SIM_{k}") for k in ("TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET")
+    )
+    return ApiCredentials(url, client_id, secret) if url and client_id and secret else None
+
+
 def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
+    credentials = credentials or credentials_from_env()
     app = FastAPI(title="payflow gateway simulator")
     state = GatewayState()
     app.state.sim = state

@@ -57,7 +57,9 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 async def _prepare(url: str) -> str:
     await asyncio.to_thread(migrate, url)
     engine = make_engine(url)
-    await import_registry(session_factory(engine), RegistryFile.model_validate_json(DEMO_REGISTRY.read_text()))
+    await import_registry(
+        session_factory(engine), RegistryFile.model_validate_json(DEMO_REGISTRY.read_text())
+    )
     await engine.dispose()
     return url
 
@@ -103,7 +105,7 @@ def make_stack(dev_env: WorkflowEnvironment, db_url: str) -> StackFactory:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Leave before interpreter finalisation: the Temporal native runtime can crash there (sdk-python #300)."""
+    """Exit before interpreter finalisation, where the Temporal runtime can crash (sdk-python #300)."""
     status = getattr(config, "_payflow_exitstatus", None)
     if status is not None:
         sys.stdout.flush()

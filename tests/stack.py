@@ -1,4 +1,4 @@
-"""A payflow stack for API tests: simulators, worker and API on 127.0.0.1, sharing the session's dev server."""
+"""A payflow stack for API tests: simulators, worker and API on 127.0.0.1, on the session's dev server."""
 
 from __future__ import annotations
 
@@ -43,8 +43,11 @@ class Stack:
     async def token(self, name: str) -> str:
         if name not in self.tokens:
             c = self.clients[name]
-            r = await self.http.post("/connect/token", data={"grant_type": "client_credentials"},
-                                     auth=(c.client_id, c.client_secret))
+            r = await self.http.post(
+                "/connect/token",
+                data={"grant_type": "client_credentials"},
+                auth=(c.client_id, c.client_secret),
+            )
             r.raise_for_status()
             self.tokens[name] = r.json()["access_token"]
         return self.tokens[name]
@@ -54,7 +57,9 @@ class Stack:
         return await self.http.post(path, headers=headers, **kwargs)
 
     async def get(self, path: str, as_: str = "eo", **kwargs: Any) -> httpx.Response:
-        return await self.http.get(path, headers={"Authorization": f"Bearer {await self.token(as_)}"}, **kwargs)
+        return await self.http.get(
+            path, headers={"Authorization": f"Bearer {await self.token(as_)}"}, **kwargs
+        )
 
     async def gateway_release(self) -> dict[str, int]:
         """Let the gateway simulator send the control numbers it holds."""
@@ -88,9 +93,13 @@ class StackFactory:
         store = ClientStore(sessions)
         clients = {}
         for name, (tenant, scopes) in CLIENTS.items():
-            clients[name] = await store.create(tenant, scopes, name=name, client_id=f"{name}-{uuid.uuid4().hex[:6]}")
+            clients[name] = await store.create(
+                tenant, scopes, name=name, client_id=f"{name}-{uuid.uuid4().hex[:6]}"
+            )
         creds = gateway.ApiCredentials(
-            f"{settings.api_url}/connect/token", clients["gateway"].client_id, clients["gateway"].client_secret
+            f"{settings.api_url}/connect/token",
+            clients["gateway"].client_id,
+            clients["gateway"].client_secret,
         )
         sms_app, gw_app = sms.create_app(), gateway.create_app(creds)
         async with AsyncExitStack() as stack:

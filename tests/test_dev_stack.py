@@ -33,9 +33,15 @@ async def test_payflow_dev_end_to_end(tmp_path: Path, cn_mode: str) -> None:
     args = [f"--{name}-port={port}" for name, port in ports.items()]
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
-        PAYFLOW, "dev", *args, f"--data-dir={tmp_path / 'data'}", f"--cn-mode={cn_mode}",
-        cwd=tmp_path, env=os.environ | {"COLUMNS": "200"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        PAYFLOW,
+        "dev",
+        *args,
+        f"--data-dir={tmp_path / 'data'}",
+        f"--cn-mode={cn_mode}",
+        cwd=tmp_path,
+        env=os.environ | {"COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     manifest_path = tmp_path / "data" / "dev.json"
     try:
@@ -49,10 +55,18 @@ async def test_payflow_dev_end_to_end(tmp_path: Path, cn_mode: str) -> None:
         assert eo["tenant"] == "demo" and "payments:write" in eo["scopes"]
 
         async with httpx.AsyncClient(base_url=manifest["api"], timeout=30) as http:
-            token = (await http.post("/connect/token", data={"grant_type": "client_credentials"},
-                                     auth=(eo["client_id"], eo["client_secret"]))).json()["access_token"]
-            r = await http.post("/api/GetControlNumber", content=SEED_SAMPLE,
-                                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            token = (
+                await http.post(
+                    "/connect/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(eo["client_id"], eo["client_secret"]),
+                )
+            ).json()["access_token"]
+            r = await http.post(
+                "/api/GetControlNumber",
+                content=SEED_SAMPLE,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
             answer = r.json()
             assert answer["error_occured"] is False and answer["internal_identifier"], answer
             cn = answer["control_number"]

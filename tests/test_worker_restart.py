@@ -29,8 +29,12 @@ async def start_worker(stack: Stack, env: WorkflowEnvironment) -> asyncio.subpro
         "PAYFLOW_API_URL": s.api_url,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "worker.py", cwd=ROOT, env=environment,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "worker.py",
+        cwd=ROOT,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 60)
@@ -59,14 +63,16 @@ async def test_killed_worker_resumes_with_exactly_one_payment_and_control_number
 
         worker = await start_worker(stack, dev_env)
         try:
-            await wait_for(lambda: stack.gateway.callbacks, "the callback to be accepted", timeout=60)
+            await wait_for(lambda: stack.gateway.callbacks, "the callback to be accepted", within=60)
             assert stack.gateway.callbacks[-1]["status"] == 200
             assigned = stack.gateway.callbacks[-1]["control_number"]
-            r = await stack.post("/api/GetAssignedControlNumbers",
-                                 json={"requests": [{"internal_identifier": payment_id}]})
-            assert r.json()["assigned_control_numbers"] == [{"internal_identifier": str(payment_id),
-                                                             "control_number": assigned}]
-            await wait_for(lambda: stack.sms_to("0681333045"), "the assigned SMS", timeout=30)
+            r = await stack.post(
+                "/api/GetAssignedControlNumbers", json={"requests": [{"internal_identifier": payment_id}]}
+            )
+            assert r.json()["assigned_control_numbers"] == [
+                {"internal_identifier": str(payment_id), "control_number": assigned}
+            ]
+            await wait_for(lambda: stack.sms_to("0681333045"), "the assigned SMS", within=30)
             assert await count(stack, Payment) == 1
             assert len(stack.gateway.bills) == 1 and len(stack.gateway.replies) == 1
             assert await count(stack, Payment, Payment.control_number.is_not(None)) == 1  # type: ignore[union-attr]

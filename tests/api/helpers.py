@@ -25,14 +25,14 @@ def intent(**changes: Any) -> dict[str, Any]:
     return body | changes
 
 
-async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
+async def wait_for(predicate: Callable[[], Any], what: str, within: float = 10.0) -> None:
     """Poll a condition on real peers (delivery happens after the HTTP answer), bounded in time."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    try:
+        async with asyncio.timeout(within):
+            while not predicate():  # noqa: ASYNC110 - the state lives in other peers
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def count(stack: Stack, model: type, *where: object) -> int:

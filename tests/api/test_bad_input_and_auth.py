@@ -9,14 +9,20 @@ from store.models import Payment
 from tests.api.helpers import count, intent
 from tests.stack import StackFactory
 
-LEGACY = ["/api/GetControlNumber", "/api/GetAssignedControlNumbers", "/api/PostReqControlNumberAck",
-          "/api/GetReqControlNumber"]
+LEGACY = [
+    "/api/GetControlNumber",
+    "/api/GetAssignedControlNumbers",
+    "/api/PostReqControlNumberAck",
+    "/api/GetReqControlNumber",
+]
 
 
 async def test_malformed_json_and_wrong_types(make_stack: StackFactory) -> None:
     async with make_stack(cn_mode="internal") as stack:
         for path, who in zip(LEGACY, ["eo", "eo", "gateway", "gateway"], strict=True):
-            r = await stack.post(path, as_=who, content=b"{not json", headers={"Content-Type": "application/json"})
+            r = await stack.post(
+                path, as_=who, content=b"{not json", headers={"Content-Type": "application/json"}
+            )
             assert r.status_code == 400, (path, r.text)
             assert r.json()["error_message"] == "2-Wrong format of input data"
             r = await stack.post(path, as_=who, json=["a", "list"])
@@ -25,16 +31,25 @@ async def test_malformed_json_and_wrong_types(make_stack: StackFactory) -> None:
         assert r.status_code == 400 and r.json()["error_occured"] is True
         r = await stack.post("/api/GetControlNumber", json=intent(smsRequired="perhaps"))
         assert r.status_code == 400 and r.json()["error_message"] == "2-Wrong format of input data"
-        r = await stack.post("/api/GetAssignedControlNumbers", json={"requests": [{"internal_identifier": "x1"}]})
+        r = await stack.post(
+            "/api/GetAssignedControlNumbers", json={"requests": [{"internal_identifier": "x1"}]}
+        )
         assert r.json() == {"error_occured": True, "error_message": "1-  Wrong format of internal identifier"}
 
-        r = await stack.post("/v1/payment-intents", content=b"{", headers={"Content-Type": "application/json"})
+        r = await stack.post(
+            "/v1/payment-intents", content=b"{", headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
         assert r.json()["code"] == "malformed_json"
-        r = await stack.post("/v1/payment-intents", json={"phone_number": 5, "request_date": "yesterday",
-                                                           "policies": []})
+        r = await stack.post(
+            "/v1/payment-intents", json={"phone_number": 5, "request_date": "yesterday", "policies": []}
+        )
         assert r.status_code == 422 and r.json()["code"] == "validation_failed"
-        assert {tuple(e["loc"])[-1] for e in r.json()["errors"]} >= {"phone_number", "request_date", "policies"}
+        assert {tuple(e["loc"])[-1] for e in r.json()["errors"]} >= {
+            "phone_number",
+            "request_date",
+            "policies",
+        }
         assert await count(stack, Payment) == 0
 
 
@@ -74,7 +89,12 @@ async def test_token_endpoint(make_stack: StackFactory) -> None:
         assert claims["tenant"] == "demo" and claims["client_id"] == eo.client_id
         assert jwt.get_unverified_header(token["access_token"])["kid"] == jwks["keys"][0]["kid"]
 
-        post = {**grant, "client_id": eo.client_id, "client_secret": eo.client_secret, "scope": "payments:read"}
+        post = {
+            **grant,
+            "client_id": eo.client_id,
+            "client_secret": eo.client_secret,
+            "scope": "payments:read",
+        }
         r = await stack.http.post("/connect/token", data=post)
         assert r.status_code == 200 and r.json()["scope"] == "payments:read"
 

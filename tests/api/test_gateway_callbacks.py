@@ -28,9 +28,13 @@ async def test_ack_then_control_number_then_polling(make_stack: StackFactory) ->
         pid = await _pending_intent(stack)
         assert (await _status(stack, pid))[0] == 2  # POSTED: the gateway acknowledged the bill
 
-        r = await stack.post("/api/GetAssignedControlNumbers", json={"requests": [{"internal_identifier": str(pid)}]})
-        assert r.json() == {"error_occured": False,
-                            "assigned_control_numbers": [{"internal_identifier": str(pid), "control_number": None}]}
+        r = await stack.post(
+            "/api/GetAssignedControlNumbers", json={"requests": [{"internal_identifier": str(pid)}]}
+        )
+        assert r.json() == {
+            "error_occured": False,
+            "assigned_control_numbers": [{"internal_identifier": str(pid), "control_number": None}],
+        }
 
         ack = {"internal_identifier": pid, "error_occured": False, "error_message": None}
         r = await stack.post("/api/PostReqControlNumberAck", as_="gateway", json=ack)
@@ -42,15 +46,22 @@ async def test_ack_then_control_number_then_polling(make_stack: StackFactory) ->
         assert await _status(stack, pid) == (3, "991234567890", None)
         r = await stack.post("/api/GetReqControlNumber", as_="gateway", json=cn)  # the gateway retries
         assert r.status_code == 200
-        r = await stack.post("/api/GetReqControlNumber", as_="gateway", json=cn | {"control_number": "990000000001"})
+        r = await stack.post(
+            "/api/GetReqControlNumber", as_="gateway", json=cn | {"control_number": "990000000001"}
+        )
         assert r.status_code == 400  # a different number for an assigned intent is refused
 
-        r = await stack.post("/api/GetAssignedControlNumbers",
-                             json={"requests": [{"internal_identifier": pid}, {"internal_identifier": "424242"}]})
+        r = await stack.post(
+            "/api/GetAssignedControlNumbers",
+            json={"requests": [{"internal_identifier": pid}, {"internal_identifier": "424242"}]},
+        )
         assert r.json() == {"error_occured": True, "error_message": "2-Not valid internal identifier 424242"}
-        r = await stack.post("/api/GetAssignedControlNumbers", json={"requests": [{"internal_identifier": pid}]})
-        assert r.json()["assigned_control_numbers"] == [{"internal_identifier": str(pid),
-                                                         "control_number": "991234567890"}]
+        r = await stack.post(
+            "/api/GetAssignedControlNumbers", json={"requests": [{"internal_identifier": pid}]}
+        )
+        assert r.json()["assigned_control_numbers"] == [
+            {"internal_identifier": str(pid), "control_number": "991234567890"}
+        ]
         await wait_for(lambda: stack.sms_to("0681333045"), "the assigned SMS")
         assert "Control No:991234567890" in stack.sms_to("0681333045")[0]["text"]
 
@@ -60,9 +71,13 @@ async def test_duplicate_control_number_fails_the_second_intent(make_stack: Stac
         stack.gateway.behaviour.callback = "hold"
         first, second = await _pending_intent(stack), await _pending_intent(stack)
         cn = {"control_number": "995555555555", "error_occured": False}
-        r = await stack.post("/api/GetReqControlNumber", as_="gateway", json=cn | {"internal_identifier": first})
+        r = await stack.post(
+            "/api/GetReqControlNumber", as_="gateway", json=cn | {"internal_identifier": first}
+        )
         assert r.status_code == 200
-        r = await stack.post("/api/GetReqControlNumber", as_="gateway", json=cn | {"internal_identifier": second})
+        r = await stack.post(
+            "/api/GetReqControlNumber", as_="gateway", json=cn | {"internal_identifier": second}
+        )
         assert (r.status_code, r.json()) == (400, {"error_message": "2-Duplicate Control Number"})
         assert await _status(stack, second) == (-3, None, "8: Duplicated control number assigned")
         await wait_for(lambda: len(stack.sms_to("0681333045")) == 2, "two SMS")
@@ -83,8 +98,14 @@ async def test_gateway_error_and_refusal_fail_with_minus_two(make_stack: StackFa
         stack.gateway.behaviour.ack = "refuse"
         r = await stack.post("/api/GetControlNumber", json=intent())
         body = r.json()
-        assert body["error_occured"] is True and body["error_message"] == "9-Control number cannot be assigned"
-        assert await _status(stack, int(body["internal_identifier"])) == (-2, None, "7242:Invalid Request Data")
+        assert (
+            body["error_occured"] is True and body["error_message"] == "9-Control number cannot be assigned"
+        )
+        assert await _status(stack, int(body["internal_identifier"])) == (
+            -2,
+            None,
+            "7242:Invalid Request Data",
+        )
         await wait_for(lambda: len(stack.sms_to("0681333045")) == 2, "two not-assigned SMS")
         assert await count(stack, SmsMessage, SmsMessage.kind == "control_number_not_assigned") == 2
 
@@ -96,7 +117,8 @@ async def test_callbacks_only_for_the_gateways_own_tenant(make_stack: StackFacto
         cn = {"internal_identifier": pid, "control_number": "997777777777", "error_occured": False}
         r = await stack.post("/api/GetReqControlNumber", as_="other", json=cn)
         assert r.status_code == 400
-        r = await stack.post("/api/GetAssignedControlNumbers", as_="other",
-                             json={"requests": [{"internal_identifier": pid}]})
+        r = await stack.post(
+            "/api/GetAssignedControlNumbers", as_="other", json={"requests": [{"internal_identifier": pid}]}
+        )
         assert r.status_code == 400 and "2-Not valid internal identifier" in r.json()["error_message"]
         assert (await _status(stack, pid))[0] == 2

@@ -111,7 +111,9 @@ async def test_valued_when_no_amount_is_given(make_stack: StackFactory) -> None:
         assert r.json()["error_occured"] is False
         async with stack.sessions() as s:
             payment = await s.get(Payment, int(r.json()["internal_identifier"]))
-            [detail] = (await s.exec(select(PaymentDetail).where(PaymentDetail.payment_id == payment.id))).all()
+            [detail] = (
+                await s.exec(select(PaymentDetail).where(PaymentDetail.payment_id == payment.id))
+            ).all()
         # EO renewal with no stage-R policy yet: uspPolicyValue(R) = lump sum 20000 + assembly 1000 (no
         # registration for R); renewal discount 5% applies only one month before expiry (2026-11-30).
         assert detail.basis == "policy_value" and detail.stage == "R"

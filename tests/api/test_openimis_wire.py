@@ -13,12 +13,24 @@ from domain.registry import PolicyStage
 
 
 def test_reads_what_asp_net_would_bind() -> None:
-    fields = intent_of_pay({
-        "PHONE_NUMBER": "0681333045", "request_date": "2021-3-12", "enrolment_officer_code": " E00005 ",
-        "policies": [{"insurance_number": "070707070", "insurance_product_code": "FCUL0001", "renewal": 0,
-                      "amount": "1500.5"}],
-        "amount_to_be_paid": 21000.25, "type_of_payment": "bank_transfer", "smsrequired": 1,
-    })
+    fields = intent_of_pay(
+        {
+            "PHONE_NUMBER": "0681333045",
+            "request_date": "2021-3-12",
+            "enrolment_officer_code": " E00005 ",
+            "policies": [
+                {
+                    "insurance_number": "070707070",
+                    "insurance_product_code": "FCUL0001",
+                    "renewal": 0,
+                    "amount": "1500.5",
+                }
+            ],
+            "amount_to_be_paid": 21000.25,
+            "type_of_payment": "bank_transfer",
+            "smsrequired": 1,
+        }
+    )
     assert fields["request_date"] == date(2021, 3, 12) and fields["officer_code"] == "E00005"
     assert fields["amount_to_be_paid"] == Decimal("21000.25")
     assert fields["type_of_payment"] is TypeOfPayment.BANK_TRANSFER and fields["sms_required"] is True
@@ -38,8 +50,12 @@ def test_reads_what_asp_net_would_bind() -> None:
     ],
 )
 def test_first_binding_error_wins(change: dict[str, object], message: str) -> None:
-    body = {"phone_number": "1", "request_date": "2021-03-12", "enrolment_officer_code": "E1",
-            "policies": [{"insurance_product_code": "X", "renewal": 1}]} | change
+    body = {
+        "phone_number": "1",
+        "request_date": "2021-03-12",
+        "enrolment_officer_code": "E1",
+        "policies": [{"insurance_product_code": "X", "renewal": 1}],
+    } | change
     with pytest.raises(WireError) as err:
         intent_of_pay(body)
     assert str(err.value) == message

@@ -30,7 +30,9 @@ async def test_idempotency_key_returns_the_same_intent(make_stack: StackFactory)
         assert again.json()["control_number"] == created["control_number"]
         assert await count(stack, Payment) == 1
 
-        other = await stack.post("/v1/payment-intents", json=BODY | {"phone_number": "0700000000"}, headers=key)
+        other = await stack.post(
+            "/v1/payment-intents", json=BODY | {"phone_number": "0700000000"}, headers=key
+        )
         assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
 
         fresh = await stack.post("/v1/payment-intents", json=BODY, headers={"Idempotency-Key": "order-43"})
@@ -52,7 +54,9 @@ async def test_rejected_intent_is_a_422_problem(make_stack: StackFactory) -> Non
         got = await stack.get(f"/v1/payment-intents/{problem['intent_id']}")
         assert got.json()["status"] == -1 and got.json()["status_name"] == "REJECTED"
 
-        r = await stack.post("/v1/payment-intents", json=BODY | {"officer_code": None, "amount_to_be_paid": "5"})
+        r = await stack.post(
+            "/v1/payment-intents", json=BODY | {"officer_code": None, "amount_to_be_paid": "5"}
+        )
         assert r.status_code == 422 and r.json()["code"] == "amount_requires_officer"
 
 

@@ -16,8 +16,14 @@ GOOD = LineFacts(product_found=True, product_location_id=1, family_exists=True, 
 
 
 def _request(*lines: IntentLine, officer: str | None = "E00005") -> PaymentIntentInput:
-    return PaymentIntentInput(intent_id="i", tenant="t", phone_number="1", request_date=date(2026, 1, 1),
-                              officer_code=officer, lines=list(lines))
+    return PaymentIntentInput(
+        intent_id="i",
+        tenant="t",
+        phone_number="1",
+        request_date=date(2026, 1, 1),
+        officer_code=officer,
+        lines=list(lines),
+    )
 
 
 def _line(number: str | None = "070707070", stage: PolicyStage = PolicyStage.RENEWAL) -> IntentLine:
@@ -69,8 +75,13 @@ def test_control_number_check_digits_catch_typos() -> None:
 def test_sms_language_and_texts() -> None:
     assert is_primary(None, "english,en,primary,0,1") and is_primary(" EN ", "english,en")
     assert not is_primary("sw", "english,en")
-    fields = {"control_number": "991", "request_date": "12-03-2021", "chfid": "070707070",
-              "product_code": "FCUL0001", "amount": "21,000.00"}
+    fields = {
+        "control_number": "991",
+        "request_date": "12-03-2021",
+        "chfid": "070707070",
+        "product_code": "FCUL0001",
+        "amount": "21,000.00",
+    }
     assert render(SmsKind.CN_ASSIGNED, True, **fields) == (
         "Control No:991,Requested Date:12-03-2021,CHFID:070707070,Product:FCUL0001,Amount:21,000.00 "
         "Pay through mobile money or NMB bank"

@@ -23,12 +23,20 @@ from store.registry import SqlRegistry
 from store.registry_import import RegistryFile, import_registry
 
 
-def _request(intent_id: str = "0f6e1b7c-0000-4000-8000-000000000001", **changes: object) -> PaymentIntentInput:
+def _request(
+    intent_id: str = "0f6e1b7c-0000-4000-8000-000000000001", **changes: object
+) -> PaymentIntentInput:
     fields: dict[str, object] = {
-        "intent_id": intent_id, "tenant": "demo", "phone_number": "0681333045", "request_date": date(2026, 11, 20),
-        "officer_code": "E00005", "options": IntentOptions(cn_mode=CNMode.INTERNAL),
-        "lines": [IntentLine(insurance_number="070707070", product_code="FCUL0001", stage=PolicyStage.RENEWAL),
-                  IntentLine(insurance_number="080808080", product_code="FCUL0001", stage=PolicyStage.NEW)],
+        "intent_id": intent_id,
+        "tenant": "demo",
+        "phone_number": "0681333045",
+        "request_date": date(2026, 11, 20),
+        "officer_code": "E00005",
+        "options": IntentOptions(cn_mode=CNMode.INTERNAL),
+        "lines": [
+            IntentLine(insurance_number="070707070", product_code="FCUL0001", stage=PolicyStage.RENEWAL),
+            IntentLine(insurance_number="080808080", product_code="FCUL0001", stage=PolicyStage.NEW),
+        ],
     }
     return PaymentIntentInput(**(fields | changes))
 

@@ -37,7 +37,9 @@ class Harness:
     async def start(self, mode: CNMode, **changes: Any) -> WorkflowHandle[Any, Any]:
         request = intent_input(mode, **changes)
         return await self.client.start_workflow(
-            PaymentIntentWorkflow.run, request, id=f"payment-intent-{request.intent_id}",
+            PaymentIntentWorkflow.run,
+            request,
+            id=f"payment-intent-{request.intent_id}",
             task_queue=self.settings.task_queue,
         )
 
@@ -49,7 +51,9 @@ def intent_input(mode: CNMode, **changes: Any) -> PaymentIntentInput:
         "phone_number": "0681333045",
         "request_date": date(2026, 11, 20),
         "officer_code": "E00005",
-        "lines": [IntentLine(insurance_number="070707070", product_code="FCUL0001", stage=PolicyStage.RENEWAL)],
+        "lines": [
+            IntentLine(insurance_number="070707070", product_code="FCUL0001", stage=PolicyStage.RENEWAL)
+        ],
         "sms_required": True,
         "options": IntentOptions(cn_mode=mode),
     }

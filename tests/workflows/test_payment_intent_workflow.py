@@ -10,9 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 from domain.intent import CNMode, IntentOptions
 from domain.payment_flow import ControlNumberReceipt
 from domain.status import PaymentStatus as S
+from store.db import make_engine, session_factory
 from store.models import Payment
 from store.payments import PaymentStore
-from store.db import make_engine, session_factory
 from tests.workflows.harness import harness, intent_input, record
 from workflows.payment_intent import PaymentIntentWorkflow
 
@@ -23,7 +23,9 @@ async def _payment(db_url: str, payment_id: int) -> Payment:
     return payment
 
 
-async def test_internal_control_number_then_expiry_after_30_days(time_env: WorkflowEnvironment, db_url: str) -> None:
+async def test_internal_control_number_then_expiry_after_30_days(
+    time_env: WorkflowEnvironment, db_url: str
+) -> None:
     async with harness(time_env.client, db_url) as h:
         handle = await h.start(CNMode.INTERNAL)
         state = await handle.result()  # the 30-day bill expiry is skipped by the test server
@@ -54,7 +56,8 @@ async def test_gateway_control_number_by_update(time_env: WorkflowEnvironment, d
         assert bill["amount"] == str(state.amount_to_be_paid) and bill["bill_id"] == str(state.payment_id)
         try:
             await handle.execute_update(
-                PaymentIntentWorkflow.receive_control_number, ControlNumberReceipt(control_number="990000000043")
+                PaymentIntentWorkflow.receive_control_number,
+                ControlNumberReceipt(control_number="990000000043"),
             )
         except WorkflowUpdateFailedError as err:
             assert "already assigned" in str(err.cause)
@@ -68,7 +71,9 @@ async def test_gateway_silence_fails_the_intent_after_the_callback_timeout(
     time_env: WorkflowEnvironment, db_url: str
 ) -> None:
     async with harness(time_env.client, db_url) as h:
-        handle = await h.start(CNMode.GATEWAY, options=IntentOptions(cn_mode=CNMode.GATEWAY, cn_callback_timeout_s=7200))
+        handle = await h.start(
+            CNMode.GATEWAY, options=IntentOptions(cn_mode=CNMode.GATEWAY, cn_callback_timeout_s=7200)
+        )
         state = await handle.result()
         assert state.status is S.FAILED_REQUEST and state.reason == "Timeout when requesting control number"
         assert (await _payment(db_url, state.payment_id)).status == -2
@@ -80,7 +85,9 @@ async def test_gateway_silence_fails_the_intent_after_the_callback_timeout(
 async def test_sms_failures_never_fail_the_payment(time_env: WorkflowEnvironment, db_url: str) -> None:
     async with harness(time_env.client, db_url) as h:
         h.sms.fail_next = 1000
-        handle = await h.start(CNMode.INTERNAL, options=IntentOptions(cn_mode=CNMode.INTERNAL, bill_expiry_days=1))
+        handle = await h.start(
+            CNMode.INTERNAL, options=IntentOptions(cn_mode=CNMode.INTERNAL, bill_expiry_days=1)
+        )
         state = await handle.result()
         assert [t.status for t in state.timeline] == [S.CREATED, S.ASSIGNED, S.CANCELLED]
         assert h.sms.messages == {} and h.sms.fail_next == 1000 - 5  # five attempts, then given up
@@ -99,7 +106,9 @@ async def test_rejected_intent_ends_at_minus_one(time_env: WorkflowEnvironment, 
 async def test_value_intent_is_idempotent_under_retry(time_env: WorkflowEnvironment, db_url: str) -> None:
     """Two workflows for one intent id (a retried start after a reset) share one payment record."""
     async with harness(time_env.client, db_url) as h:
-        request = intent_input(CNMode.INTERNAL, options=IntentOptions(cn_mode=CNMode.INTERNAL, bill_expiry_days=1))
+        request = intent_input(
+            CNMode.INTERNAL, options=IntentOptions(cn_mode=CNMode.INTERNAL, bill_expiry_days=1)
+        )
         first = await h.client.execute_workflow(
             PaymentIntentWorkflow.run, request, id=f"a-{request.intent_id}", task_queue=h.settings.task_queue
         )

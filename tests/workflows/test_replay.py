@@ -19,7 +19,12 @@ FILES = sorted(HISTORIES.glob("*.json"))
 
 
 def test_histories_are_recorded() -> None:
-    assert {f.stem for f in FILES} >= {"internal_assigned_expired", "gateway_assigned", "gateway_timeout", "rejected"}
+    assert {f.stem for f in FILES} >= {
+        "internal_assigned_expired",
+        "gateway_assigned",
+        "gateway_timeout",
+        "rejected",
+    }
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
