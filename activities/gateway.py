@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from temporalio import activity
 
-from domain.payment_flow import BillAck, BillRequest
+from domain.payment_flow import BillAck, BillRequest, CancelOutcome
 from domain.status import PaymentStatus
 from payflow.settings import Settings
 from store.payments import PaymentStore
@@ -47,6 +47,7 @@ class GatewayActivities:
                 for d in details
             ],
             "callback_url": f"{self._settings.api_url}/api/GetReqControlNumber",
+            "payment_url": f"{self._settings.api_url}/api/GetPaymentData",
         }
         response = await self._http.post(
             f"{self._settings.gateway_url}/bills",
@@ -66,6 +67,23 @@ class GatewayActivities:
             only_from=[PaymentStatus.CREATED],
         )
         return BillAck(accepted=accepted, code=code, message=message)
+
+    @activity.defn
+    async def cancel_bill(self, intent_id: str) -> CancelOutcome:
+        """Cancel the bill at the gateway (GePG bill cancellation); a paid bill cannot be cancelled."""
+        response = await self._http.post(
+            f"{self._settings.gateway_url}/bills/{intent_id}/cancel",
+            headers={"Idempotency-Key": f"{intent_id}:cancel"},
+            timeout=self._settings.outbound_timeout_s,
+        )
+        if response.status_code >= 500:
+            raise RuntimeError(f"gateway answered {response.status_code}")
+        reply = _json(response)
+        if response.is_success and reply.get("status") == "GS":
+            return CancelOutcome(cancelled=True)
+        return CancelOutcome(
+            cancelled=False, code=3, message=f"{reply.get('code', '')}:{reply.get('message', '')}"
+        )
 
 
 def _json(response: httpx.Response) -> dict[str, object]:

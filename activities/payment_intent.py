@@ -6,14 +6,26 @@ import secrets
 from datetime import UTC, datetime
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.control_number import with_check_digits
 from domain.intent import PaymentIntentInput, validate_intent
 from domain.money import amount_to_be_paid, transfer_fee
-from domain.payment_flow import ControlNumberWrite, LineState, StatusWrite, ValuationResult
+from domain.payment_flow import (
+    ControlNumberWrite,
+    LineState,
+    MatchRequest,
+    MatchResult,
+    ReceiptResult,
+    ReceiptWrite,
+    StatusWrite,
+    ValuationResult,
+)
 from domain.status import PaymentStatus
 from domain.valuation import expected_amount, value_line
 from payflow.settings import Settings
+from store.db import SessionFactory
+from store.matching import ReceiptConflict, match_payment, record_receipt
 from store.models import Payment
 from store.payments import CNOutcome, PaymentStore, ValuedLine
 from store.registry import RegistryReader
@@ -22,8 +34,11 @@ MAX_CN_DRAWS = 20
 
 
 class IntentActivities:
-    def __init__(self, settings: Settings, payments: PaymentStore, registry: RegistryReader) -> None:
+    def __init__(
+        self, settings: Settings, sessions: SessionFactory, payments: PaymentStore, registry: RegistryReader
+    ) -> None:
         self._settings = settings
+        self._sessions = sessions
         self._payments = payments
         self._registry = registry
 
@@ -127,6 +142,22 @@ class IntentActivities:
                 only_from=[PaymentStatus.CREATED, PaymentStatus.POSTED],
             )
         return outcome.value
+
+    @activity.defn
+    async def record_receipt(self, write: ReceiptWrite) -> ReceiptResult:
+        try:
+            return await record_receipt(self._sessions, write.payment_id, write.report, write.partial)
+        except ReceiptConflict as err:
+            raise ApplicationError(str(err), type="ReceiptConflict", non_retryable=True) from err
+
+    @activity.defn
+    async def match_payment(self, request: MatchRequest) -> MatchResult:
+        return await match_payment(
+            self._sessions,
+            request.payment_id,
+            request.paid_on,
+            age_of_majority=self._settings.age_of_majority,
+        )
 
     @activity.defn
     async def record_status(self, write: StatusWrite) -> bool:

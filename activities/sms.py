@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import httpx
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
 
 from domain.payment_flow import SmsNotice
 from domain.sms import is_primary, render
 from payflow.settings import Settings
 from store.db import SessionFactory, transaction
-from store.models import Payment, PaymentDetail, SmsMessage, utcnow
+from store.models import Location, Payment, PaymentDetail, Product, SmsMessage, utcnow
 from store.payments import PaymentStore
 
 
@@ -53,17 +53,23 @@ class SmsActivities:
             raise RuntimeError(f"payment {notice.payment_id} not found")
         details = await self._payments.details(notice.payment_id)
         primary = is_primary(payment.language, self._settings.primary_languages)
+        location = await self._location_name(details[0].product_code) if details else ""
         row = SmsMessage(
             key=notice.key,
             payment_id=payment.id,
             kind=notice.kind.value,
-            recipient=payment.phone_number,
+            recipient=notice.recipient or payment.phone_number,
             language="primary" if primary else "secondary",
-            text=_text(notice, payment, details, primary),
+            text=_text(notice, payment, details, primary, location),
         )
         async with transaction(self._sessions) as s:
             s.add(row)
         return row
+
+    async def _location_name(self, product_code: str) -> str:
+        async with self._sessions() as s:
+            q = select(Location.name).join(Product, col(Product.location_id) == col(Location.id))
+            return (await s.exec(q.where(Product.code == product_code))).first() or ""
 
     async def _mark(self, key: str, status: str, *, error: str | None = None) -> None:
         async with transaction(self._sessions) as s:
@@ -76,15 +82,23 @@ class SmsActivities:
             s.add(row)
 
 
-def _text(notice: SmsNotice, payment: Payment, details: list[PaymentDetail], primary: bool) -> str:
+def _text(
+    notice: SmsNotice, payment: Payment, details: list[PaymentDetail], primary: bool, location: str
+) -> str:
     first = details[0] if details else None
-    return render(
-        notice.kind,
-        primary,
-        others=max(len(details) - 1, 0),
-        control_number=payment.control_number or "",
-        request_date=f"{payment.request_date:%d-%m-%Y}",
-        chfid=(first.insurance_number if first else "") or "",
-        product_code=first.product_code if first else "",
-        amount=f"{payment.amount_to_be_paid:,.2f}",
-    )
+    paid_on = payment.payment_date or payment.received_date
+    fields = {
+        "control_number": payment.control_number or "",
+        "request_date": f"{payment.request_date:%d-%m-%Y}",
+        "chfid": (first.insurance_number if first else "") or "",
+        "product_code": first.product_code if first else "",
+        "amount": f"{payment.amount_to_be_paid:,.2f}",
+        "paid_amount": f"{payment.received_amount:,.2f}",
+        "receipt": payment.receipt_no or "",
+        "transaction": payment.transaction_no or "",
+        "payment_date": f"{paid_on:%d-%m-%Y}" if paid_on else "",
+        "location": location,
+        "today": f"{utcnow():%d-%m-%Y}",
+    } | notice.fields
+    others = max(len(details) - 1, 0) if "line_no" not in notice.fields else 0
+    return render(notice.kind, primary, others=others, **{k: v for k, v in fields.items() if k != "line_no"})

@@ -11,11 +11,13 @@ from temporalio.client import Client
 from api import errors
 from api.auth import TokenService, load_or_create_key
 from api.intent_service import IntentService
-from api.routers import intents, openimis, token
+from api.payment_service import PaymentService
+from api.routers import intents, openimis, openimis_payments, token
 from payflow.settings import Settings, get_settings
 from payflow.temporal import connect
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
+from store.registry import SqlRegistry
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -28,6 +30,13 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.payments = PaymentStore(app.state.sessions)
         temporal = client or await connect(settings)
         app.state.intents = IntentService(temporal, settings, app.state.payments)
+        app.state.payment_service = PaymentService(
+            app.state.intents,
+            app.state.payments,
+            SqlRegistry(app.state.sessions),
+            app.state.sessions,
+            settings,
+        )
         try:
             yield
         finally:
@@ -44,6 +53,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     errors.install(app)
     app.include_router(token.router)
     app.include_router(openimis.router)
+    app.include_router(openimis_payments.router)
     app.include_router(intents.router)
 
     @app.get("/healthz", tags=["ops"])

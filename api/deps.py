@@ -5,11 +5,17 @@ from __future__ import annotations
 from fastapi import Request
 
 from api.intent_service import IntentService
+from api.payment_service import PaymentService
 from store.payments import PaymentStore
 
 
 def intents(request: Request) -> IntentService:
     service: IntentService = request.app.state.intents
+    return service
+
+
+def payment_service(request: Request) -> PaymentService:
+    service: PaymentService = request.app.state.payment_service
     return service
 
 

@@ -128,8 +128,8 @@ class IntentService:
             ],
         )
 
-    async def update(self, intent_id: str, update: Any, arg: Any) -> Any:
-        call = self.handle(intent_id).execute_update(update, arg)
+    async def update(self, intent_id: str, update: Any, *args: Any) -> Any:
+        call = self.handle(intent_id).execute_update(update, args=list(args))
         return await self._bounded(call, self._settings.update_timeout_s)
 
     @staticmethod

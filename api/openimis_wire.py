@@ -172,6 +172,69 @@ def _payment_detail(raw: Any) -> IntentLine:
     )
 
 
+NOT_WITH_CONTROL_NUMBER = ("insurance_number", "insurance_product_code", "renewal", "enrolment_officer_code")
+
+
+def payment_data(raw: Any) -> dict[str, Any]:
+    """PaymentData (GetPaymentData) → Notification fields, or WireError with openIMIS' text."""
+    b = body(raw)
+    bad = "2-Wrong format of input data"
+    control_number = as_str(b.get("control_number"), bad)
+    control_number = control_number.strip() if control_number and control_number.strip() else None
+    if control_number:
+        for name in NOT_WITH_CONTROL_NUMBER:
+            if b.has(name):
+                raise WireError(f"{name} is not required if Control Number is provided")
+    received_date = as_date(b.get("received_date"), "1-Wrong or missing receiving date")
+    payment_date = as_date(b.get("payment_date"), "5-Invalid Payment Date") if b.has("payment_date") else None
+    if b.has("type_of_payment"):
+        try:
+            type_of_payment(b.get("type_of_payment"))
+        except WireError:
+            raise WireError("9-Uknown type of payment") from None
+    amount = as_decimal(b.get("received_amount"), bad)
+    transaction = as_str(b.get("transaction_identification"), bad)
+    if amount is None or amount <= 0 or not transaction or not transaction.strip():
+        raise WireError(bad)
+    fields: dict[str, Any] = {
+        "control_number": control_number,
+        "transaction_id": transaction.strip()[:50],
+        "receipt_no": as_str(b.get("receipt_identification"), bad),
+        "amount": amount,
+        "received_date": received_date,
+        "payment_date": payment_date,
+        "origin": as_str(b.get("payment_origin"), bad),
+        "payer_phone": as_str(b.get("payer_phone_number"), bad),
+    }
+    if control_number:
+        return {"report": fields}
+    number = as_str(b.get("insurance_number"), "1:Wrong format of insurance number ")
+    if not number or not insurance_number_format_ok(number.strip()):
+        raise WireError("1:Wrong format of insurance number ")
+    product = as_str(b.get("insurance_product_code"), "2:Not valid insurance or missing product code")
+    renewal = as_int(b.get("renewal"), "10:EnrolmentType was not provided")
+    if not product or not product.strip():
+        raise WireError("7-Product Code Does not Exist")
+    if renewal is None:
+        raise WireError("10:EnrolmentType was not provided")
+    officer = as_str(b.get("enrolment_officer_code"), bad)
+    return {
+        "report": fields,
+        "insurance_number": number.strip(),
+        "product_code": product.strip(),
+        "renewal": renewal != 0,
+        "officer_code": officer.strip() if officer and officer.strip() else None,
+    }
+
+
+def ddmmyyyy(raw: Any, message: str) -> date:
+    text = as_str(raw, message)
+    try:
+        return datetime.strptime((text or "").strip(), "%d%m%Y").date()
+    except ValueError as err:
+        raise WireError(message) from err
+
+
 def internal_identifier(raw: Any, message: str) -> int:
     value = as_int(raw, message)
     if value is None or value <= 0:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +33,20 @@ INTENT_MESSAGES: dict[int, str] = {
     10: "10-Uknown type of payment",
 }
 """openIMIS SaveIntentResponse texts, spelling kept ("Uknown") because clients match on them."""
+
+PAYMENT_DATA_MESSAGES: dict[int, str] = {
+    0: "Success",
+    1: "1-Wrong or missing receiving date",
+    2: "2-Wrong format of input data",
+    3: "3-Wrong control_number",
+    4: "4-Wrong Amount",
+    5: "5-Duplicate Payment Amount",
+    6: "6-Enrolment Officer Code does not exist",
+    7: "7-Product Code Does not Exist",
+    8: "8-Beneficiary has no policy of specified insurance product for renewal",
+    9: "9-Uknown type of payment",
+}
+"""openIMIS SavePayResponse texts (GetPaymentData); for an intent, a later check wins (5 over 4 over 3)."""
 
 MAX_INSURANCE_NUMBER = 11
 MAX_OFFICER_CODE = 7
@@ -58,6 +73,26 @@ class IntentOptions(BaseModel):
     bill_expiry_days: int = 30
     prior_enrolment: bool = False
     """openIMIS Defaults:PriorEnrolment: a family must already hold a policy of the product (code 7)."""
+    partial_payments: bool = False
+    """Accumulate payments until the amount is covered; openIMIS accepts the exact amount only."""
+    reminder_days: int = 3
+    """Send a reminder SMS this many days before the bill expires (0: none)."""
+    match_retry_hours: int = 24
+    not_matched_sms_days: int = 7
+    """One "paid but not matched" SMS per this many days at most (0: never; PeriodPayNotMatchedSms)."""
+
+
+class PaymentReport(BaseModel):
+    """A payment the gateway reports (openIMIS GetPaymentData), for an intent or without one."""
+
+    control_number: str | None = None
+    transaction_id: str = Field(min_length=1, max_length=50)
+    receipt_no: str | None = None
+    amount: Decimal = Field(gt=0)
+    received_date: date
+    payment_date: date | None = None
+    origin: str | None = None
+    payer_phone: str | None = None
 
 
 class PaymentIntentInput(BaseModel):
@@ -72,6 +107,10 @@ class PaymentIntentInput(BaseModel):
     type_of_payment: TypeOfPayment | None = None
     sms_required: bool = False
     options: IntentOptions = IntentOptions()
+    received: PaymentReport | None = None
+    """Set for a payment notified without an intent: the flow starts at "received" (SPEC §3.2 step 7)."""
+    resume_state: dict[str, Any] | None = None
+    """The IntentState carried over when the workflow continues as new while it retries matching."""
 
     @property
     def insurance_numbers(self) -> list[str]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
 
-from domain.intent import CNMode
+from domain.intent import CNMode, PaymentReport
 from domain.registry import PolicyStage
 from domain.sms import SmsKind
 from domain.status import PaymentStatus
@@ -81,6 +81,59 @@ class SmsNotice(BaseModel):
     kind: SmsKind
     key: str
     """Unique per notice (intent id + kind): the outbox sends each key once."""
+    recipient: str | None = None
+    """Defaults to the intent's phone number; the payment confirmation goes to the payer's phone."""
+    fields: dict[str, str] = {}
+    """Template fields the workflow knows (line, dates, amounts), on top of the payment's own."""
+
+
+class ReceiptWrite(BaseModel):
+    payment_id: int
+    report: PaymentReport
+    partial: bool
+
+
+class ReceiptResult(BaseModel):
+    received_total: Decimal
+    complete: bool
+    """The amount to be paid is covered: the payment moved to 4 RECEIVED."""
+
+
+class LineMatch(BaseModel):
+    line_no: int
+    insurance_number: str | None
+    product_code: str
+    amount: Decimal = Decimal("0")
+    error: int | None = None
+    message: str = ""
+    activated: bool = False
+    outstanding: Decimal = Decimal("0")
+    policy_start: date | None = None
+    policy_expiry: date | None = None
+
+
+class MatchResult(BaseModel):
+    matched: bool
+    lines: list[LineMatch] = []
+
+    @property
+    def reasons(self) -> str:
+        return "; ".join(f"line {ln.line_no}: {ln.error} {ln.message}" for ln in self.lines if ln.error)
+
+
+class MatchRequest(BaseModel):
+    payment_id: int
+    paid_on: date
+
+
+class CancelRequest(BaseModel):
+    reason: str = "Cancelled on request"
+
+
+class CancelOutcome(BaseModel):
+    cancelled: bool
+    code: int = 0
+    message: str = ""
 
 
 class TimelineEntry(BaseModel):
@@ -105,6 +158,10 @@ class IntentState(BaseModel):
     reason: str | None = None
     lines: list[LineState] = []
     timeline: list[TimelineEntry] = []
+    received_amount: Decimal = Decimal("0")
+    paid_on: date | None = None
+    transactions: list[str] = []
+    match: MatchResult | None = None
 
     @property
     def status_name(self) -> str:

@@ -29,6 +29,28 @@ _PRIMARY: Mapping[SmsKind, str] = {
         "Request for control number for CHFID:{chfid}, Product:{product_code}{others} was not successfully. "
         "Please try after sometime."
     ),
+    SmsKind.PAYMENT_CONFIRMATION: (
+        "Payment has been made to CHF-{location} Invoice: {control_number} Amount: {paid_amount} TZS "
+        "Receipt: {receipt} Date: {payment_date} Through:{transaction}"
+    ),
+    SmsKind.PAID_AND_ACTIVATED: (
+        "Payment for control number {control_number} paid successfully. CHFID:{chfid},Product:{product_code},"
+        "Start Date:{start_date},Expire Date:{expiry_date}"
+    ),
+    SmsKind.PAID_NOT_ACTIVATED: (
+        "Paid amount:{paid_amount} ,Control No:{control_number} CHFID {chfid} is insufficient. "
+        "{outstanding} should be paid to activate the policy."
+    ),
+    SmsKind.PAID_NOT_MATCHED: (
+        "The payment {paid_amount} performed on {payment_date} for the control number {control_number} "
+        "received but the policies in the set containing the family/group {chfid} with the insurance product "
+        "{product_code}{others} cannot be matched for time being."
+    ),
+    SmsKind.REMINDER: (
+        "Reminder: Control No:{control_number} for CHFID:{chfid},Product:{product_code},"
+        "Amount:{amount}{others} expires on {expiry_date}. Pay through mobile money or NMB bank"
+    ),
+    SmsKind.CANCELLATION: "Invoice number {control_number} has been cancelled for CHF payment on {today}",
 }
 
 _SECONDARY: Mapping[SmsKind, str] = {
@@ -40,6 +62,27 @@ _SECONDARY: Mapping[SmsKind, str] = {
         "Ombi la namba ya malipo kwa CHFID:{chfid}, Bidhaa:{product_code}{others} halikufanikiwa. "
         "Tafadhali jaribu tena baadaye."
     ),
+    SmsKind.PAYMENT_CONFIRMATION: (
+        "Malipo yamefanyika kwa CHF-{location} Ankara: {control_number} Kiasi: {paid_amount} TZS "
+        "Risiti: {receipt} Tarehe: {payment_date} Kupitia:{transaction}"
+    ),
+    SmsKind.PAID_AND_ACTIVATED: (
+        "Malipo ya ankara {control_number} yamefanikiwa. CHFID:{chfid},Bidhaa:{product_code},"
+        "Tarehe ya Kuanza:{start_date},Tarehe ya Kuisha:{expiry_date}"
+    ),
+    SmsKind.PAID_NOT_ACTIVATED: (
+        "Kiasi kilicholipwa:{paid_amount} ,Ankara Na:{control_number} CHFID {chfid} hakitoshi. "
+        "Lipa {outstanding} ili kuanzisha bima."
+    ),
+    SmsKind.PAID_NOT_MATCHED: (
+        "Malipo {paid_amount} ya tarehe {payment_date} kwa ankara {control_number} yamepokelewa lakini bima "
+        "za familia {chfid} kwa bidhaa {product_code}{others} hazijaunganishwa kwa sasa."
+    ),
+    SmsKind.REMINDER: (
+        "Kumbusho: Ankara Na:{control_number} ya CHFID:{chfid},Bidhaa:{product_code},Kiasi:{amount}{others} "
+        "inaisha tarehe {expiry_date}. Lipa kwa simu ya mkononi au benki ya NMB"
+    ),
+    SmsKind.CANCELLATION: "Ankara namba {control_number} imefutwa kwa malipo ya CHF tarehe {today}",
 }
 
 _OTHERS = {True: " and {n} others", False: " na wengine {n}"}

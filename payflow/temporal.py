@@ -85,7 +85,7 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
     sessions = session_factory(engine)
     payments = PaymentStore(sessions)
     async with httpx.AsyncClient() as http:
-        intents = IntentActivities(settings, payments, SqlRegistry(sessions))
+        intents = IntentActivities(settings, sessions, payments, SqlRegistry(sessions))
         gateway = GatewayActivities(settings, http, payments)
         sms = SmsActivities(settings, http, sessions, payments)
         w = Worker(
@@ -98,6 +98,9 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
                 intents.assign_internal_control_number,
                 intents.store_control_number,
                 intents.record_status,
+                intents.record_receipt,
+                intents.match_payment,
+                gateway.cancel_bill,
                 gateway.post_bill,
                 sms.send_sms,
             ],

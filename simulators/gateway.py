@@ -1,8 +1,10 @@
-"""Payment-gateway simulator (GePG-like): accepts bills, then calls back with a control number.
+"""Payment-gateway simulator (GePG-like): bills, control numbers, payments, cancellations, statements.
 
-A real HTTP peer for `payflow dev` and the tests. Its behaviour is set through `/_sim/behaviour`:
-accept or refuse bills, answer 503, assign / duplicate / fail control numbers, or hold callbacks
-until `/_sim/release` (to test a worker that dies while a bill is out).
+A real HTTP peer for `payflow dev` and the tests. It accepts bills and calls back with a control
+number; `POST /payments` is a payer paying a control number at a PSP, which the gateway reports to
+payflow (GetPaymentData); bills can be cancelled unless paid; `GET /statements` is the day's
+statement for reconciliation. `/_sim/behaviour` switches it: accept or refuse bills, answer 503,
+assign / duplicate / fail control numbers, hold callbacks until `/_sim/release`, refuse cancels.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import itertools
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import httpx
@@ -24,7 +27,21 @@ CALLBACK_ATTEMPTS = 120
 class Behaviour(BaseModel):
     ack: Literal["accept", "refuse", "unavailable"] = "accept"
     callback: Literal["assign", "duplicate", "error", "hold"] = "assign"
+    cancel: Literal["accept", "refuse"] = "accept"
     delay_ms: int = 100
+
+
+class PayBill(BaseModel):
+    """A payer pays a control number at a PSP (mobile money, bank)."""
+
+    control_number: str
+    amount: str | None = None
+    """Defaults to the bill's amount; required for a control number the gateway did not issue."""
+    payer_phone: str | None = None
+    psp: str = "M-Pesa"
+    paid_on: date | None = None
+    notify: bool = True
+    """False: the gateway keeps the payment to itself until reconciliation finds it."""
 
 
 class BillItem(BaseModel):
@@ -44,6 +61,7 @@ class Bill(BaseModel):
     expires_at: str | None = None
     items: list[BillItem] = []
     callback_url: str
+    payment_url: str | None = None
 
 
 @dataclass
@@ -53,6 +71,9 @@ class GatewayState:
     replies: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     held: list[tuple[Bill, str]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    api_url: str | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     numbers: itertools.count = field(default_factory=lambda: itertools.count(secrets.randbelow(10**8)))
 
@@ -79,7 +100,9 @@ def credentials_from_env() -> ApiCredentials | None:
 def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
     credentials = credentials or credentials_from_env()
     app = FastAPI(title="payflow gateway simulator")
-    state = GatewayState()
+    state = GatewayState(
+        api_url=credentials.token_url.removesuffix("/connect/token") if credentials else None
+    )
     app.state.sim = state
 
     async def token(http: httpx.AsyncClient) -> dict[str, str]:
@@ -95,6 +118,21 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
             credentials.token = r.json()["access_token"]
         return {"Authorization": f"Bearer {credentials.token}"}
 
+    async def deliver(url: str, body: dict[str, Any], log: list[dict[str, Any]]) -> None:
+        """POST to payflow until it answers below 500 (retrying through a restart), and log the answer."""
+        async with httpx.AsyncClient(timeout=30) as http:
+            for _ in range(CALLBACK_ATTEMPTS):
+                try:
+                    r = await http.post(url, json=body, headers=await token(http))
+                    if r.status_code == 401 and credentials:
+                        credentials.token = None
+                    if r.status_code < 500 and r.status_code != 401:
+                        log.append({"status": r.status_code, "answer": r.text, **body})
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.5)
+
     async def call_back(bill: Bill, kind: str) -> None:
         await asyncio.sleep(state.behaviour.delay_ms / 1000)
         if kind == "error":
@@ -109,23 +147,18 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
             cn = issued[-1] if kind == "duplicate" and issued else state.next_control_number()
             state.bills[bill.reference]["control_number"] = cn
             body = {"internal_identifier": bill.bill_id, "control_number": cn, "error_occured": False}
-        async with httpx.AsyncClient(timeout=30) as http:
-            for _ in range(CALLBACK_ATTEMPTS):
-                try:
-                    r = await http.post(bill.callback_url, json=body, headers=await token(http))
-                    if r.status_code == 401 and credentials:
-                        credentials.token = None
-                    if r.status_code < 500 and r.status_code != 401:
-                        state.callbacks.append({"bill_id": bill.bill_id, "status": r.status_code, **body})
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.5)
+        await deliver(bill.callback_url, {"bill_id": bill.bill_id, **body}, state.callbacks)
 
-    def schedule(bill: Bill, kind: str) -> None:
-        task = asyncio.create_task(call_back(bill, kind))
+    def background(coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
+
+    def schedule(bill: Bill, kind: str) -> None:
+        background(call_back(bill, kind))
+
+    def bill_of(control_number: str) -> dict[str, Any] | None:
+        return next((b for b in state.bills.values() if b.get("control_number") == control_number), None)
 
     @app.post("/bills")
     async def post_bill(bill: Bill, response: Response, idempotency_key: str = Header()) -> dict[str, Any]:
@@ -149,6 +182,59 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
         response.status_code = status
         return reply
 
+    @app.post("/payments", status_code=201)
+    async def pay(payment: PayBill, response: Response) -> dict[str, Any]:
+        bill = bill_of(payment.control_number)
+        if bill is not None and bill.get("cancelled"):
+            response.status_code = 409
+            return {"code": "7283", "message": "Bill has been cancelled"}
+        amount = payment.amount or (bill["amount"] if bill else None)
+        if amount is None:
+            response.status_code = 422
+            return {
+                "code": "7242",
+                "message": "amount is required for a control number this gateway did not issue",
+            }
+        n = len(state.payments) + 1
+        paid_on = payment.paid_on or datetime.now(UTC).date()
+        record = {
+            "control_number": payment.control_number,
+            "transaction_id": f"TX{n:06d}{secrets.token_hex(2).upper()}",
+            "receipt": f"RC{n:06d}",
+            "amount": amount,
+            "paid_on": paid_on.isoformat(),
+            "payer_phone": payment.payer_phone,
+            "psp": payment.psp,
+        }
+        state.payments.append(record)
+        if bill is not None:
+            bill["paid"] = True
+        url = (bill or {}).get("payment_url") or (
+            f"{state.api_url}/api/GetPaymentData" if state.api_url else None
+        )
+        if payment.notify and url:
+            background(deliver(url, payment_data(record), state.notifications))
+        return record
+
+    @app.post("/bills/{reference}/cancel")
+    async def cancel(reference: str, response: Response) -> dict[str, Any]:
+        bill = state.bills.get(reference)
+        if bill is None:
+            response.status_code = 404
+            return {"status": "GF", "code": "7201", "message": "Bill not found"}
+        if bill.get("paid") or state.behaviour.cancel == "refuse":
+            response.status_code = 409
+            return {"status": "GF", "code": "7279", "message": "Bill already settled"}
+        bill["cancelled"] = True
+        return {"status": "GS", "code": "7101", "message": "Successful"}
+
+    @app.get("/statements")
+    async def statement(day: date) -> dict[str, Any]:
+        return {
+            "date": day.isoformat(),
+            "transactions": [p for p in state.payments if p["paid_on"] == day.isoformat()],
+        }
+
     @app.post("/_sim/behaviour")
     async def set_behaviour(behaviour: Behaviour) -> Behaviour:
         state.behaviour = behaviour
@@ -163,6 +249,26 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
 
     @app.get("/_sim/bills")
     async def bills() -> dict[str, Any]:
-        return {"bills": list(state.bills.values()), "callbacks": state.callbacks, "held": len(state.held)}
+        return {
+            "bills": list(state.bills.values()),
+            "callbacks": state.callbacks,
+            "held": len(state.held),
+            "payments": state.payments,
+            "notifications": state.notifications,
+        }
 
     return app
+
+
+def payment_data(payment: dict[str, Any]) -> dict[str, Any]:
+    """The openIMIS GetPaymentData body a gateway sends for a payment."""
+    return {
+        "control_number": payment["control_number"],
+        "transaction_identification": payment["transaction_id"],
+        "receipt_identification": payment["receipt"],
+        "received_amount": payment["amount"],
+        "received_date": payment["paid_on"],
+        "payment_date": payment["paid_on"],
+        "payment_origin": payment["psp"],
+        "payer_phone_number": payment["payer_phone"],
+    }

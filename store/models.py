@@ -123,6 +123,17 @@ class Payment(SQLModel, table=True):
     control_number: str | None = Field(default=None, unique=True, max_length=50)
     cn_requested_at: datetime | None = None
     cn_received_at: datetime | None = None
+    received_amount: Decimal = money()
+    received_date: date | None = None
+    payment_date: date | None = None
+    payer_phone: str | None = None
+    transaction_no: str | None = Field(default=None, max_length=50)
+    receipt_no: str | None = Field(default=None, max_length=100)
+    payment_origin: str | None = Field(default=None, max_length=50)
+    surplus: Decimal = money()
+    matched_at: datetime | None = None
+    match_note: str | None = None
+    last_not_matched_sms_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -140,6 +151,55 @@ class PaymentDetail(SQLModel, table=True):
     basis: str | None = None
     amount: Decimal | None = money(nullable=True, default=None)
     premium_id: int | None = Field(default=None, foreign_key="premium.id")
+
+
+class PaymentReceipt(SQLModel, table=True):
+    """One payment the gateway reported for an intent; the transaction id makes it unique."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    transaction_id: str = Field(unique=True, max_length=50)
+    amount: Decimal = money()
+    received_date: date
+    payment_date: date | None = None
+    receipt_no: str | None = Field(default=None, max_length=100)
+    origin: str | None = Field(default=None, max_length=50)
+    payer_phone: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PaymentNotification(SQLModel, table=True):
+    """Audit log of every payment notification the API received, accepted or not (openIMIS keeps a
+    rejected notification as a -3 payment row; here it is a log entry linked to the intent)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(index=True)
+    client_id: str
+    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
+    control_number: str | None = None
+    transaction_id: str | None = None
+    amount: Decimal | None = money(nullable=True, default=None)
+    accepted: bool
+    code: int
+    reason: str
+    body: str
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class ReconciliationIssue(SQLModel, table=True):
+    """A difference between the gateway's statement and our records, for operators."""
+
+    __table_args__ = (UniqueConstraint("day", "transaction_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    kind: str  # recorded_missing_payment, amount_mismatch, unknown_control_number
+    control_number: str | None = None
+    transaction_id: str
+    gateway_amount: Decimal = money()
+    our_amount: Decimal | None = money(nullable=True, default=None)
+    detail: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class SmsMessage(SQLModel, table=True):

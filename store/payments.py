@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
@@ -14,7 +15,7 @@ from sqlmodel import col, select
 from domain.intent import PaymentIntentInput
 from domain.status import PaymentStatus
 from store.db import SessionFactory, transaction
-from store.models import Payment, PaymentDetail, utcnow
+from store.models import Payment, PaymentDetail, PaymentReceipt, utcnow
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,31 @@ class PaymentStore:
         except IntegrityError:
             return CNOutcome.DUPLICATE
         return CNOutcome.ASSIGNED
+
+    async def by_control_number(self, control_number: str) -> Payment | None:
+        async with self._sessions() as s:
+            return (await s.exec(select(Payment).where(Payment.control_number == control_number))).first()
+
+    async def receipt_payment_id(self, transaction_id: str) -> int | None:
+        """The payment a gateway transaction was recorded for, if any."""
+        async with self._sessions() as s:
+            q = select(PaymentReceipt.payment_id).where(PaymentReceipt.transaction_id == transaction_id)
+            return (await s.exec(q)).first()
+
+    async def received_between(self, tenant: str, first: date, last: date) -> list[Payment]:
+        async with self._sessions() as s:
+            q = select(Payment).where(
+                Payment.tenant == tenant,
+                col(Payment.received_date).is_not(None),
+                col(Payment.received_date) >= first,
+                col(Payment.received_date) <= last,
+            )
+            return list((await s.exec(q.order_by(col(Payment.id)))).all())
+
+    async def awaiting_match(self, tenant: str) -> list[Payment]:
+        async with self._sessions() as s:
+            q = select(Payment).where(Payment.tenant == tenant, Payment.status == int(PaymentStatus.RECEIVED))
+            return list((await s.exec(q.order_by(col(Payment.id)))).all())
 
     async def control_numbers(self, payment_ids: Iterable[int]) -> dict[int, str | None]:
         async with self._sessions() as s:

@@ -1,12 +1,16 @@
-"""PaymentIntentWorkflow: one payment intent from validation to its control number (SPEC §3.2 steps 1–4).
+"""PaymentIntentWorkflow: one payment intent from validation to matched premiums (SPEC §3.2).
 
 Orchestration only: every record is written by an activity; this class keeps the flow state, answers
-the `status` query and keeps search attributes and the UI details current.
+the `status` query and keeps search attributes and the UI details current. Steps 4–7 (receipt,
+matching, cancellation, expiry with reminder) came after the first release and sit behind the
+`receipt-and-matching` patch, so intents started before it replay unchanged.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -16,14 +20,20 @@ with workflow.unsafe.imports_passed_through():
     from activities.gateway import GatewayActivities
     from activities.payment_intent import IntentActivities
     from activities.sms import SmsActivities
-    from domain.intent import CNMode, PaymentIntentInput
+    from domain.intent import PAYMENT_DATA_MESSAGES, CNMode, PaymentIntentInput, PaymentReport
     from domain.payment_flow import (
         Acknowledgement,
         BillRequest,
+        CancelOutcome,
+        CancelRequest,
         ControlNumberReceipt,
         ControlNumberResult,
         ControlNumberWrite,
         IntentState,
+        MatchRequest,
+        MatchResult,
+        ReceiptResult,
+        ReceiptWrite,
         SmsNotice,
         StatusWrite,
         TimelineEntry,
@@ -42,6 +52,9 @@ SMS_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=5
 )
 TIMEOUT_REASON = "Timeout when requesting control number"
+RECEIPT_PATCH = "receipt-and-matching"
+CANCEL_RETRY = timedelta(days=1)
+CANCEL_ATTEMPTS = 3
 
 
 @workflow.defn
@@ -52,9 +65,20 @@ class PaymentIntentWorkflow:
         self._state = IntentState(
             intent_id=request.intent_id, tenant=request.tenant, cn_mode=request.options.cn_mode
         )
+        if request.resume_state is not None:
+            self._state = IntentState.model_validate(request.resume_state)
+        self._lock = asyncio.Lock()
+        self._rematch_requested = False
+        self._match_attempts = 0
+        self._not_matched_sms: list[datetime] = []
+        self._sms_queue: list[SmsNotice] = []
+        self._sms_busy = False
 
     @workflow.run
     async def run(self, request: PaymentIntentInput) -> IntentState:
+        if request.resume_state is not None:  # continued as new while retrying the match
+            await self._match_until_done()
+            return await self._finish()
         workflow.upsert_search_attributes(
             [
                 sa.TENANT.value_set(request.tenant),
@@ -75,6 +99,12 @@ class PaymentIntentWorkflow:
         self._state.transfer_fee = valued.transfer_fee
         self._state.amount_to_be_paid = valued.amount_to_be_paid
         self._advance(S.CREATED)
+        if request.received is not None:  # a payment notified without an intent: start at "received"
+            workflow.patched(RECEIPT_PATCH)
+            async with self._lock:
+                await self._receive(request.received)
+            await self._match_until_done()
+            return await self._finish()
 
         if request.options.cn_mode is CNMode.INTERNAL:
             cn = await workflow.execute_activity_method(
@@ -126,19 +156,134 @@ class PaymentIntentWorkflow:
             await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED, S.POSTED])
 
     async def _await_payment(self) -> None:
-        """Hold the assigned bill until it expires; payment receipt comes with the payment updates."""
-        try:
-            await workflow.wait_condition(
-                lambda: self._state.status is not S.ASSIGNED,
-                timeout=timedelta(days=self._request.options.bill_expiry_days),
-                timeout_summary="bill expiry",
+        """Hold the assigned bill until it is paid, cancelled or expires (with a reminder before)."""
+        if not workflow.patched(RECEIPT_PATCH):
+            try:
+                await workflow.wait_condition(
+                    lambda: self._state.status is not S.ASSIGNED,
+                    timeout=timedelta(days=self._request.options.bill_expiry_days),
+                    timeout_summary="bill expiry",
+                )
+            except TimeoutError:
+                await self._fail(S.CANCELLED, "Bill expired", only_from=[S.ASSIGNED])
+            return
+        options = self._request.options
+        deadline = workflow.now() + timedelta(days=options.bill_expiry_days)
+        reminder_at = deadline - timedelta(days=options.reminder_days)
+
+        def settled() -> bool:
+            return self._state.status is not S.ASSIGNED
+
+        if options.reminder_days > 0 and reminder_at > workflow.now():
+            if not await self._wait(settled, reminder_at - workflow.now(), "payment reminder due"):
+                self._notify_later(SmsKind.REMINDER, fields={"expiry_date": f"{deadline:%d-%m-%Y}"})
+        for _ in range(CANCEL_ATTEMPTS):
+            if await self._wait(settled, deadline - workflow.now(), "bill expiry"):
+                break
+            async with self._lock:
+                if settled():
+                    break
+                outcome = await self._cancel("Bill expired")
+            if outcome.cancelled:
+                return
+            deadline = workflow.now() + CANCEL_RETRY  # the gateway refused: a payment is on its way
+        else:
+            self._state.reason = "The gateway refused to cancel the expired bill; waiting for its payment"
+            await workflow.wait_condition(settled)
+        if self._state.status is S.RECEIVED:
+            await self._match_until_done()
+
+    async def _receive(self, report: PaymentReport) -> ReceiptResult:
+        """Record a gateway payment (call with the lock held); 4 RECEIVED once the amount is covered."""
+        assert self._state.payment_id is not None
+        partial = self._request.options.partial_payments and self._request.received is None
+        result = await workflow.execute_activity_method(
+            IntentActivities.record_receipt,
+            ReceiptWrite(payment_id=self._state.payment_id, report=report, partial=partial),
+            summary=f"record payment {report.transaction_id}",
+            **DB_CALL,
+        )
+        self._state.received_amount = result.received_total
+        self._state.transactions.append(report.transaction_id)
+        self._state.paid_on = report.payment_date or report.received_date
+        if result.complete:
+            self._advance(S.RECEIVED)
+        self._notify_later(
+            SmsKind.PAYMENT_CONFIRMATION,
+            key=f"{self._request.intent_id}:{SmsKind.PAYMENT_CONFIRMATION}:{report.transaction_id}",
+            recipient=report.payer_phone or self._request.phone_number,
+            always=bool(report.payer_phone),
+        )
+        return result
+
+    async def _match_until_done(self) -> None:
+        """Match now; while a line cannot match, retry daily and on `rematch` (SPEC §3.2 step 6)."""
+        assert self._state.payment_id is not None and self._state.paid_on is not None
+        options = self._request.options
+        while True:
+            async with self._lock:
+                result = await workflow.execute_activity_method(
+                    IntentActivities.match_payment,
+                    MatchRequest(payment_id=self._state.payment_id, paid_on=self._state.paid_on),
+                    summary="match the payment to its policies",
+                    **DB_CALL,
+                )
+                self._match_attempts += 1
+                self._state.match = result
+            if result.matched:
+                self._state.reason = None
+                self._advance(S.MATCHED)
+                for line in result.lines:
+                    self._notify_line(line.line_no, result)
+                return
+            self._state.reason = result.reasons
+            self._notify_not_matched()
+            self._rematch_requested = False
+            await self._wait(
+                lambda: self._rematch_requested,
+                timedelta(hours=options.match_retry_hours),
+                "matching retry",
             )
+            if workflow.info().is_continue_as_new_suggested():
+                await self._drain()
+                workflow.continue_as_new(
+                    self._request.model_copy(update={"resume_state": self._state.model_dump(mode="json")})
+                )
+
+    async def _cancel(self, reason: str) -> CancelOutcome:
+        """Cancel the bill (at the gateway first in gateway mode), then 0 CANCELLED and the SMS."""
+        outcome = CancelOutcome(cancelled=True)
+        if self._request.options.cn_mode is CNMode.GATEWAY and self._state.status is not S.CREATED:
+            outcome = await workflow.execute_activity_method(
+                GatewayActivities.cancel_bill,
+                self._request.intent_id,
+                summary="cancel the bill at the gateway",
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10),
+                retry_policy=GATEWAY_RETRY,
+            )
+        if outcome.cancelled:
+            await self._fail(S.CANCELLED, reason, only_from=[S.CREATED, S.POSTED, S.ASSIGNED])
+            if self._state.control_number:
+                self._notify_later(SmsKind.CANCELLATION)
+        return outcome
+
+    async def _wait(self, condition: Callable[[], bool], limit: timedelta, summary: str) -> bool:
+        """Wait for `condition` on a durable timer; False when the time ran out."""
+        try:
+            await workflow.wait_condition(condition, timeout=limit, timeout_summary=summary)
         except TimeoutError:
-            await self._fail(S.CANCELLED, "Bill expired", only_from=[S.ASSIGNED])
+            return False
+        return True
 
     async def _finish(self) -> IntentState:
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain()
         return self._state
+
+    async def _drain(self) -> None:
+        await workflow.wait_condition(
+            lambda: not self._sms_queue and not self._sms_busy and workflow.all_handlers_finished()
+        )
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -160,6 +305,67 @@ class PaymentIntentWorkflow:
             except TimeoutError:
                 pass
         return self._state
+
+    @workflow.update
+    async def record_payment(self, report: PaymentReport) -> ReceiptResult:
+        """The gateway reports a payment of the bill (openIMIS GetPaymentData)."""
+        async with self._lock:
+            self._check_payment(report)  # again: an earlier payment may have won the lock
+            return await self._receive(report)
+
+    @record_payment.validator
+    def _validate_payment(self, report: PaymentReport) -> None:
+        self._check_payment(report)
+
+    def _check_payment(self, report: PaymentReport) -> None:
+        status = self._state.status
+        codes = []
+        if report.control_number != self._state.control_number or status not in (
+            S.ASSIGNED,
+            S.RECEIVED,
+            S.MATCHED,
+        ):
+            codes.append(3)
+        if not self._request.options.partial_payments and report.amount != self._state.amount_to_be_paid:
+            codes.append(4)
+        paid = status in (S.RECEIVED, S.MATCHED)
+        if report.transaction_id in self._state.transactions or paid:
+            codes.append(5)
+        if codes:
+            code = max(codes)
+            raise ApplicationError(
+                PAYMENT_DATA_MESSAGES[code], code, type="PaymentRejected", non_retryable=True
+            )
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> CancelOutcome:
+        """Cancel an unpaid bill on request (openIMIS payment/cancel)."""
+        async with self._lock:
+            if self._state.status not in (S.CREATED, S.POSTED, S.ASSIGNED):
+                return CancelOutcome(cancelled=False, code=2, message="the intent is no longer cancellable")
+            return await self._cancel(request.reason)
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        if self._state.status not in (S.CREATED, S.POSTED, S.ASSIGNED):
+            raise ApplicationError(
+                f"the intent cannot be cancelled ({self._state.status_name})", type="NotCancellable"
+            )
+
+    @workflow.update
+    async def rematch(self) -> MatchResult | None:
+        """Try matching again now, e.g. after the family was registered (openIMIS MatchPayment)."""
+        if self._state.status is S.MATCHED:
+            return self._state.match
+        attempts = self._match_attempts
+        self._rematch_requested = True
+        await workflow.wait_condition(lambda: self._match_attempts > attempts)
+        return self._state.match
+
+    @rematch.validator
+    def _validate_rematch(self) -> None:
+        if self._state.status not in (S.RECEIVED, S.MATCHED):
+            raise ApplicationError(f"nothing to match ({self._state.status_name})", type="NothingToMatch")
 
     @workflow.update
     async def acknowledge(self, ack: Acknowledgement) -> IntentState:
@@ -259,19 +465,78 @@ class PaymentIntentWorkflow:
             f"| time (UTC) | status | note |\n|---|---|---|\n{rows}"
         )
 
+    def _notify_later(
+        self,
+        kind: SmsKind,
+        *,
+        key: str | None = None,
+        recipient: str | None = None,
+        fields: dict[str, str] | None = None,
+        always: bool = False,
+    ) -> None:
+        """Queue a notice; one sender sends the queue in order, so SMS arrive in the flow's order."""
+        if not (self._request.sms_required or always) or self._state.payment_id is None:
+            return
+        self._sms_queue.append(
+            SmsNotice(
+                payment_id=self._state.payment_id,
+                kind=kind,
+                key=key or f"{self._request.intent_id}:{kind}",
+                recipient=recipient,
+                fields=fields or {},
+            )
+        )
+        if not self._sms_busy:
+            self._sms_busy = True
+            asyncio.create_task(self._send_queue())  # noqa: RUF006 - _drain waits for it
+
+    async def _send_queue(self) -> None:
+        try:
+            while self._sms_queue:
+                await self._send(self._sms_queue.pop(0))
+        finally:
+            self._sms_busy = False
+
+    def _notify_line(self, line_no: int, result: MatchResult) -> None:
+        line = next(ln for ln in result.lines if ln.line_no == line_no)
+        fields = {
+            "line_no": str(line_no),
+            "chfid": line.insurance_number or "",
+            "product_code": line.product_code,
+            "paid_amount": f"{line.amount:,.2f}",
+            "outstanding": f"{line.outstanding:,.2f}",
+            "start_date": f"{line.policy_start:%d-%m-%Y}" if line.policy_start else "",
+            "expiry_date": f"{line.policy_expiry:%d-%m-%Y}" if line.policy_expiry else "",
+        }
+        kind = SmsKind.PAID_AND_ACTIVATED if line.activated else SmsKind.PAID_NOT_ACTIVATED
+        self._notify_later(kind, key=f"{self._request.intent_id}:{kind}:{line_no}", fields=fields)
+
+    def _notify_not_matched(self) -> None:
+        """openIMIS PeriodPayNotMatchedSms: at most one notice per `not_matched_sms_days`."""
+        days = self._request.options.not_matched_sms_days
+        now = workflow.now()
+        if days <= 0 or (self._not_matched_sms and now - self._not_matched_sms[-1] < timedelta(days=days)):
+            return
+        self._not_matched_sms.append(now)
+        kind = SmsKind.PAID_NOT_MATCHED
+        self._notify_later(kind, key=f"{self._request.intent_id}:{kind}:{len(self._not_matched_sms)}")
+
     async def _notify(self, kind: SmsKind) -> None:
         """SMS notices are best effort: a failed notice is logged and never fails the payment."""
         if not self._request.sms_required or self._state.payment_id is None:
             return
+        await self._send(
+            SmsNotice(payment_id=self._state.payment_id, kind=kind, key=f"{self._request.intent_id}:{kind}")
+        )
+
+    async def _send(self, notice: SmsNotice) -> None:
         try:
             await workflow.execute_activity_method(
                 SmsActivities.send_sms,
-                SmsNotice(
-                    payment_id=self._state.payment_id, kind=kind, key=f"{self._request.intent_id}:{kind}"
-                ),
-                summary=f"SMS {kind}",
+                notice,
+                summary=f"SMS {notice.kind}",
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=SMS_RETRY,
             )
         except ActivityError as err:
-            workflow.logger.warning("SMS %s not sent: %s", kind, err.cause)
+            workflow.logger.warning("SMS %s not sent: %s", notice.kind, err.cause)

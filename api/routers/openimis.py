@@ -43,7 +43,7 @@ def _error(message: str) -> JSONResponse:
     return JSONResponse({"error_message": message}, status_code=400)
 
 
-async def _json(request: Request) -> Any:
+async def read_json(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return None
@@ -85,7 +85,7 @@ async def get_control_number(
     service: IntentService = Depends(intents),
 ) -> JSONResponse:
     try:
-        fields = intent_of_pay(await _json(request))
+        fields = intent_of_pay(await read_json(request))
     except WireError as err:
         return _v2_error(str(err))
     settings = request.app.state.settings
@@ -105,7 +105,7 @@ async def get_assigned_control_numbers(
     store: PaymentStore = Depends(payments),
 ) -> JSONResponse:
     try:
-        raw = body(await _json(request)).get("requests")
+        raw = body(await read_json(request)).get("requests")
         if not isinstance(raw, list) or not raw:
             raise WireError(WRONG_IDENTIFIER)
         ids = [internal_identifier(body(r).get("internal_identifier"), WRONG_IDENTIFIER) for r in raw]
@@ -129,7 +129,7 @@ async def post_req_control_number_ack(
     service: IntentService = Depends(intents),
 ) -> Response:
     try:
-        b = body(await _json(request))
+        b = body(await read_json(request))
         payment_id = internal_identifier(b.get("internal_identifier"), WRONG_IDENTIFIER)
         ack = Acknowledgement(
             error_occured=bool(b.get("error_occured")), error_message=b.get("error_message")
@@ -154,7 +154,7 @@ async def get_req_control_number(
     service: IntentService = Depends(intents),
 ) -> Response:
     try:
-        b = body(await _json(request))
+        b = body(await read_json(request))
         payment_id = internal_identifier(b.get("internal_identifier"), WRONG_IDENTIFIER)
         if b.get("error_occured") is None:
             raise WireError("2-Wrong format of input data")

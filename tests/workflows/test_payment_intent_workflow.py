@@ -34,7 +34,11 @@ async def test_internal_control_number_then_expiry_after_30_days(
         assert state.status is S.CANCELLED and state.reason == "Bill expired"
         payment = await _payment(db_url, state.payment_id)
         assert (payment.status, payment.control_number) == (0, state.control_number)
-        assert [m["text"][:11] for m in h.sms.messages.values()] == ["Control No:"]
+        texts = [m["text"] for m in h.sms.messages.values()]
+        assert [t[:11] for t in texts] == ["Control No:", "Reminder: C", "Invoice num"]
+        expiry = state.timeline[1].at + timedelta(days=30)
+        assert f"expires on {expiry:%d-%m-%Y}" in texts[1]
+        assert texts[2].startswith(f"Invoice number {state.control_number} has been cancelled")
         await record(handle, "internal_assigned_expired")
 
 
@@ -90,7 +94,8 @@ async def test_sms_failures_never_fail_the_payment(time_env: WorkflowEnvironment
         )
         state = await handle.result()
         assert [t.status for t in state.timeline] == [S.CREATED, S.ASSIGNED, S.CANCELLED]
-        assert h.sms.messages == {} and h.sms.fail_next == 1000 - 5  # five attempts, then given up
+        # two notices (assigned, cancellation), five attempts each, then given up
+        assert h.sms.messages == {} and h.sms.fail_next == 1000 - 2 * 5
 
 
 async def test_rejected_intent_ends_at_minus_one(time_env: WorkflowEnvironment, db_url: str) -> None:

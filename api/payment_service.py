@@ -1,0 +1,210 @@
+"""Payments as the gateway reports them, shared by the openIMIS and /v1 routes.
+
+A notification for a control number becomes the `record_payment` update of its intent's workflow
+(its validator answers codes 3, 4 and 5 before anything is written); one without a control number
+starts a workflow at "received" (codes 6, 7 and 8 are checked against the registry first). Every
+notification is kept in the audit log with its outcome, accepted or not.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from api.auth import Principal
+from api.intent_service import IntentService
+from domain.intent import IntentLine, PaymentIntentInput, PaymentReport
+from domain.payment_flow import CancelOutcome, CancelRequest, MatchResult
+from domain.registry import PolicyStage
+from payflow.settings import Settings
+from store.db import SessionFactory
+from store.models import Payment
+from store.notifications import log_notification
+from store.payments import PaymentStore
+from store.registry import RegistryReader
+from workflows.payment_intent import PaymentIntentWorkflow
+
+PAYMENT_NAMESPACE = uuid.UUID("0c3f8a9e-6d0b-4f3e-8b8e-2f6f1d7c9a10")
+VALIDATION_TO_PAYMENT_CODE = {3: 6, 2: 7, 5: 8}
+"""Intent validation codes → GetPaymentData codes for a payment without an intent."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    report: PaymentReport
+    insurance_number: str | None = None
+    product_code: str | None = None
+    renewal: bool = False
+    officer_code: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    code: int
+    payment_id: int | None = None
+    intent_id: str | None = None
+
+
+class PaymentService:
+    def __init__(
+        self,
+        intents: IntentService,
+        payments: PaymentStore,
+        registry: RegistryReader,
+        sessions: SessionFactory,
+        settings: Settings,
+    ) -> None:
+        self._intents = intents
+        self._payments = payments
+        self._registry = registry
+        self._sessions = sessions
+        self._settings = settings
+
+    async def owned(self, principal: Principal, payment_id: int) -> Payment | None:
+        payment = await self._payments.by_id(payment_id)
+        return payment if payment is not None and payment.tenant == principal.tenant else None
+
+    async def receive(self, principal: Principal, notification: Notification, raw: str) -> PaymentOutcome:
+        outcome = await self._receive(principal, notification)
+        report = notification.report
+        await log_notification(
+            self._sessions,
+            tenant=principal.tenant,
+            client_id=principal.client_id,
+            body=raw,
+            code=outcome.code,
+            reason="accepted" if outcome.code == 0 else f"rejected with code {outcome.code}",
+            payment_id=outcome.payment_id,
+            control_number=report.control_number,
+            transaction_id=report.transaction_id,
+            amount=report.amount,
+        )
+        return outcome
+
+    async def log_rejected_body(self, principal: Principal, raw: str, code: int, reason: str) -> None:
+        await log_notification(
+            self._sessions,
+            tenant=principal.tenant,
+            client_id=principal.client_id,
+            body=raw,
+            code=code,
+            reason=reason,
+        )
+
+    async def _receive(self, principal: Principal, n: Notification) -> PaymentOutcome:
+        report = n.report
+        if report.control_number:
+            payment = await self._payments.by_control_number(report.control_number)
+            if payment is None or payment.tenant != principal.tenant:
+                return PaymentOutcome(3)
+            try:
+                await self._intents.update(payment.intent_id, PaymentIntentWorkflow.record_payment, report)
+            except WorkflowUpdateFailedError as err:
+                return PaymentOutcome(_rejection_code(err), payment.id, payment.intent_id)
+            except RPCError:  # the intent's workflow is closed: the bill is no longer payable
+                return PaymentOutcome(3, payment.id, payment.intent_id)
+            return PaymentOutcome(0, payment.id, payment.intent_id)
+        earlier = await self._payments.receipt_payment_id(report.transaction_id)
+        if earlier is not None:
+            return PaymentOutcome(5, earlier)
+        request = self._intent_for(principal, n)
+        facts = await self._registry.intent_facts(request)
+        line = facts.lines[0].facts
+        if n.officer_code and facts.officer is None:
+            return PaymentOutcome(6)
+        if not line.product_found:
+            return PaymentOutcome(7)
+        if n.renewal and not (line.family_exists and line.has_policy_of_product):
+            return PaymentOutcome(8)
+        state = await self._intents.start(request, 0)
+        if state.error_code is not None:
+            return PaymentOutcome(VALIDATION_TO_PAYMENT_CODE.get(state.error_code, 2), state.payment_id)
+        return PaymentOutcome(0, state.payment_id, request.intent_id)
+
+    def _intent_for(self, principal: Principal, n: Notification) -> PaymentIntentInput:
+        """The intent a payment without one implies: its line, its payer, starting at "received"."""
+        report = n.report
+        key = f"{principal.tenant}\n{report.transaction_id}"
+        return PaymentIntentInput(
+            intent_id=str(uuid.uuid5(PAYMENT_NAMESPACE, key)),
+            tenant=principal.tenant,
+            phone_number=report.payer_phone or "",
+            request_date=report.received_date,
+            officer_code=n.officer_code,
+            lines=[
+                IntentLine(
+                    insurance_number=n.insurance_number,
+                    product_code=n.product_code or "",
+                    stage=PolicyStage.RENEWAL if n.renewal else PolicyStage.NEW,
+                )
+            ],
+            sms_required=bool(report.payer_phone),
+            options=self._settings.intent_options,
+            received=report,
+        )
+
+    async def by_control_number(self, principal: Principal, control_number: str) -> Payment | None:
+        payment = await self._payments.by_control_number(control_number)
+        return payment if payment is not None and payment.tenant == principal.tenant else None
+
+    async def reconciliation_items(
+        self, principal: Principal, first: date, last: date
+    ) -> list[dict[str, Any]]:
+        """openIMIS ReconciliationItem rows, with the real control and insurance numbers (not the id)."""
+        rows = []
+        for p in await self._payments.received_between(principal.tenant, first, last):
+            assert p.id is not None
+            details = await self._payments.details(p.id)
+            rows.append(
+                {
+                    "control_number": p.control_number,
+                    "insurance_number": details[0].insurance_number if details else None,
+                    "enrolment_officer_code": p.officer_code,
+                    "transaction_identification": p.transaction_no,
+                    "receipt_identification": p.receipt_no,
+                    "received_amount": float(p.received_amount),
+                    "received_date": f"{p.received_date:%d%m%Y}" if p.received_date else None,
+                    "payment_date": f"{p.payment_date:%d%m%Y}" if p.payment_date else None,
+                    "payment_origin": p.payment_origin,
+                    "type_of_payment": p.type_of_payment,
+                    "language": p.language,
+                }
+            )
+        return rows
+
+    async def rematch(self, payment: Payment) -> MatchResult | None:
+        """Match one received payment now; None when it has nothing to match."""
+        try:
+            result: MatchResult | None = await self._intents.update(
+                payment.intent_id, PaymentIntentWorkflow.rematch
+            )
+        except (WorkflowUpdateFailedError, RPCError):
+            return None
+        return result
+
+    async def awaiting_match(self, principal: Principal) -> list[Payment]:
+        return await self._payments.awaiting_match(principal.tenant)
+
+    async def cancel(self, payment: Payment, reason: str) -> CancelOutcome:
+        try:
+            outcome: CancelOutcome = await self._intents.update(
+                payment.intent_id, PaymentIntentWorkflow.cancel, CancelRequest(reason=reason)
+            )
+        except WorkflowUpdateFailedError as err:
+            return CancelOutcome(cancelled=False, code=3, message=str(err.cause or err))
+        except RPCError as err:
+            return CancelOutcome(cancelled=False, code=3, message=err.message)
+        return outcome
+
+
+def _rejection_code(err: WorkflowUpdateFailedError) -> int:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "PaymentRejected" and cause.details:
+        return int(cause.details[0])
+    return 3
