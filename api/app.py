@@ -12,7 +12,7 @@ from api import errors
 from api.auth import TokenService, load_or_create_key
 from api.intent_service import IntentService
 from api.payment_service import PaymentService
-from api.routers import intents, openimis, openimis_payments, token
+from api.routers import gateway, intents, openimis, openimis_payments, token
 from payflow.settings import Settings, get_settings
 from payflow.temporal import connect
 from store.db import make_engine, session_factory
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(openimis.router)
     app.include_router(openimis_payments.router)
     app.include_router(intents.router)
+    app.include_router(gateway.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -22,6 +22,7 @@ from api.intent_service import IntentService
 from domain.intent import IntentLine, PaymentIntentInput, PaymentReport
 from domain.payment_flow import CancelOutcome, CancelRequest, MatchResult
 from domain.registry import PolicyStage
+from domain.status import PaymentStatus
 from payflow.settings import Settings
 from store.db import SessionFactory
 from store.models import Payment
@@ -149,6 +150,10 @@ class PaymentService:
             received=report,
         )
 
+    async def by_intent(self, principal: Principal, intent_id: str) -> Payment | None:
+        payment = await self._payments.by_intent(intent_id)
+        return payment if payment is not None and payment.tenant == principal.tenant else None
+
     async def by_control_number(self, principal: Principal, control_number: str) -> Payment | None:
         payment = await self._payments.by_control_number(control_number)
         return payment if payment is not None and payment.tenant == principal.tenant else None
@@ -180,6 +185,8 @@ class PaymentService:
 
     async def rematch(self, payment: Payment) -> MatchResult | None:
         """Match one received payment now; None when it has nothing to match."""
+        if payment.status == PaymentStatus.MATCHED and payment.match_note:
+            return MatchResult.model_validate_json(payment.match_note)  # the workflow may be closed
         try:
             result: MatchResult | None = await self._intents.update(
                 payment.intent_id, PaymentIntentWorkflow.rematch

@@ -110,15 +110,18 @@ def migrate() -> None:
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register payflow's custom search attributes on the namespace (idempotent)."""
-    from payflow.temporal import connect, register_search_attributes
+    """Register the custom search attributes and the reconciliation schedule (idempotent)."""
+    from payflow.temporal import connect, ensure_reconciliation_schedule, register_search_attributes
 
-    async def run() -> list[str]:
+    async def run() -> tuple[list[str], bool]:
         settings = get_settings()
-        return await register_search_attributes(await connect(settings), settings.temporal_namespace)
+        client = await connect(settings)
+        added = await register_search_attributes(client, settings.temporal_namespace)
+        return added, await ensure_reconciliation_schedule(client, settings)
 
-    added = asyncio.run(run())
+    added, scheduled = asyncio.run(run())
     console.print(f"search attributes added: {', '.join(added) or 'none (all present)'}")
+    console.print("reconciliation schedule " + ("created" if scheduled else "already present"))
     _exit_hard(0)
 
 

@@ -27,7 +27,7 @@ from temporalio.client import Client
 from api.app import create_app
 from payflow.servers import serve
 from payflow.settings import Settings
-from payflow.temporal import DATA_CONVERTER, dev_server_flags, worker
+from payflow.temporal import DATA_CONVERTER, dev_server_flags, ensure_reconciliation_schedule, worker
 from simulators import gateway, sms
 from store.clients import ClientStore
 from store.db import make_engine, migrate, session_factory
@@ -154,6 +154,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         client = await connect_when_ready(settings.temporal_address, temporal)
+        await ensure_reconciliation_schedule(client, settings)
         gw = clients["demo-gateway"]
         credentials = gateway.ApiCredentials(
             f"{settings.api_url}/connect/token", gw["client_id"], gw["client_secret"]

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     """How long the API waits for a workflow to answer an update before it answers 503."""
 
     prior_enrolment: bool = False
+    partial_payments: bool = False
+    reminder_days: int = 3
+    match_retry_hours: int = 24
+    not_matched_sms_days: int = 7
     age_of_majority: int = 18
     proxy_adults: int = 3
     proxy_children: int = 2
@@ -67,6 +71,10 @@ class Settings(BaseSettings):
             cn_callback_timeout_s=self.cn_callback_timeout_s,
             bill_expiry_days=self.bill_expiry_days,
             prior_enrolment=self.prior_enrolment,
+            partial_payments=self.partial_payments,
+            reminder_days=self.reminder_days,
+            match_retry_hours=self.match_retry_hours,
+            not_matched_sms_days=self.not_matched_sms_days,
         )
 
     @property

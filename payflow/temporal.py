@@ -9,7 +9,15 @@ from datetime import timedelta
 import httpx
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -17,16 +25,20 @@ from temporalio.worker import Worker
 
 from activities.gateway import GatewayActivities
 from activities.payment_intent import IntentActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.sms import SmsActivities
+from domain.reconciliation import ReconciliationInput
 from payflow.settings import Settings
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
 from store.registry import SqlRegistry
 from workflows import search_attributes
 from workflows.payment_intent import PaymentIntentWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 
 DATA_CONVERTER = pydantic_data_converter
-WORKFLOWS: Sequence[type] = (PaymentIntentWorkflow,)
+WORKFLOWS: Sequence[type] = (PaymentIntentWorkflow, ReconciliationWorkflow)
+RECONCILIATION_SCHEDULE = "payflow-reconciliation"
 
 
 async def connect(settings: Settings) -> Client:
@@ -78,6 +90,27 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
     return sorted(missing)
 
 
+async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> bool:
+    """The daily reconciliation (06:00 UTC, yesterday's statement); False when it already exists."""
+    try:
+        await client.create_schedule(
+            RECONCILIATION_SCHEDULE,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    ReconciliationWorkflow.run,
+                    ReconciliationInput(),
+                    id="reconciliation",
+                    task_queue=settings.task_queue,
+                ),
+                spec=ScheduleSpec(cron_expressions=["0 6 * * *"]),
+                policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            ),
+        )
+    except ScheduleAlreadyRunningError:
+        return False
+    return True
+
+
 @asynccontextmanager
 async def worker(client: Client, settings: Settings, task_queue: str | None = None) -> AsyncIterator[Worker]:
     """A running worker with every workflow and activity; stops cleanly when the block ends."""
@@ -88,6 +121,7 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
         intents = IntentActivities(settings, sessions, payments, SqlRegistry(sessions))
         gateway = GatewayActivities(settings, http, payments)
         sms = SmsActivities(settings, http, sessions, payments)
+        reconciliation = ReconciliationActivities(settings, http, sessions)
         w = Worker(
             client,
             task_queue=task_queue or settings.task_queue,
@@ -103,6 +137,9 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
                 gateway.cancel_bill,
                 gateway.post_bill,
                 sms.send_sms,
+                reconciliation.fetch_statement,
+                reconciliation.compare_statement,
+                reconciliation.feed_payment,
             ],
         )
         try:

@@ -117,16 +117,24 @@ async def _upsert(s: AsyncSession, model: type[SQLModel], key: dict[str, Any], v
     return row
 
 
+REFERENCED: dict[str, type[SQLModel]] = {"location": Location, "product": Product, "officer": Officer}
+
+
 async def import_registry(sessions: SessionFactory, data: RegistryFile) -> dict[str, int]:
     """Import everything in one transaction: a bad file changes nothing."""
     ids: dict[str, int] = {}
     counts = {"locations": 0, "products": 0, "officers": 0, "families": 0, "insurees": 0, "policies": 0}
 
-    def ref(code: str | None, what: str) -> int | None:
+    async def ref(code: str | None, what: str) -> int | None:
+        """A code from this file, or one already in the registry (imports can be incremental)."""
         if code is None:
             return None
         if f"{what}:{code}" not in ids:
-            raise ValueError(f"unknown {what} {code!r}")
+            model = REFERENCED[what]
+            found = (await s.exec(select(model.id).where(model.code == code))).first()  # type: ignore[attr-defined]
+            if found is None:
+                raise ValueError(f"unknown {what} {code!r}")
+            ids[f"{what}:{code}"] = found
         return ids[f"{what}:{code}"]
 
     async with transaction(sessions) as s:
@@ -135,17 +143,25 @@ async def import_registry(sessions: SessionFactory, data: RegistryFile) -> dict[
                 s,
                 Location,
                 {"code": loc.code},
-                {**loc.model_dump(exclude={"code", "parent"}), "parent_id": ref(loc.parent, "location")},
+                {
+                    **loc.model_dump(exclude={"code", "parent"}),
+                    "parent_id": await ref(loc.parent, "location"),
+                },
             )
             ids[f"location:{loc.code}"] = row.id
             counts["locations"] += 1
         for p in data.products:
             values = p.model_dump(exclude={"code", "location", "start_cycles"})
-            values |= {"location_id": ref(p.location, "location"), "start_cycles": ",".join(p.start_cycles)}
+            values |= {
+                "location_id": await ref(p.location, "location"),
+                "start_cycles": ",".join(p.start_cycles),
+            }
             ids[f"product:{p.code}"] = (await _upsert(s, Product, {"code": p.code}, values)).id
             counts["products"] += 1
         for o in data.officers:
-            values = o.model_dump(exclude={"code", "location"}) | {"location_id": ref(o.location, "location")}
+            values = o.model_dump(exclude={"code", "location"}) | {
+                "location_id": await ref(o.location, "location")
+            }
             ids[f"officer:{o.code}"] = (await _upsert(s, Officer, {"code": o.code}, values)).id
             counts["officers"] += 1
         for fam in data.families:
@@ -155,7 +171,7 @@ async def import_registry(sessions: SessionFactory, data: RegistryFile) -> dict[
             existing = (await s.exec(select(Insuree).where(Insuree.chfid == heads[0].chfid))).first()
             family = await s.get(Family, existing.family_id) if existing else None
             family = family or Family()
-            family.location_id = ref(fam.location, "location")
+            family.location_id = await ref(fam.location, "location")
             s.add(family)
             await s.flush()
             counts["families"] += 1
@@ -170,11 +186,11 @@ async def import_registry(sessions: SessionFactory, data: RegistryFile) -> dict[
             for pol in fam.policies:
                 key = {
                     "family_id": family.id,
-                    "product_id": ref(pol.product, "product"),
+                    "product_id": await ref(pol.product, "product"),
                     "start_date": pol.start_date,
                 }
                 values = pol.model_dump(exclude={"product", "officer", "premiums", "start_date"})
-                values["officer_id"] = ref(pol.officer, "officer")
+                values["officer_id"] = await ref(pol.officer, "officer")
                 policy = await _upsert(s, Policy, key, values)
                 for prem in pol.premiums:
                     await _upsert(

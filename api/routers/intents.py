@@ -8,12 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, Security
 
 from api.auth import Principal, authorize
-from api.deps import intents
+from api.deps import intents, payment_service
 from api.errors import ApiError
 from api.intent_service import IntentService, fingerprint
+from api.payment_service import PaymentService
 from api.schemas import PaymentIntentCreate, PaymentIntentView
 from domain.intent import INTENT_MESSAGES, IntentLine, PaymentIntentInput
+from domain.payment_flow import MatchResult
 from domain.registry import PolicyStage
+from store.models import Payment
 
 router = APIRouter(prefix="/v1/payment-intents", tags=["payment intents"])
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3c52-3a55-4c1e-9a43-6f1d0c8e7a21")
@@ -109,3 +112,41 @@ async def get_payment_intent(
     if state is None or state.tenant != principal.tenant:
         raise ApiError(404, "intent_not_found", f"No payment intent {intent_id} for this tenant.")
     return PaymentIntentView.of(state)
+
+
+async def _owned_payment(intent_id: uuid.UUID, principal: Principal, service: PaymentService) -> Payment:
+    payment = await service.by_intent(principal, str(intent_id))
+    if payment is None:
+        raise ApiError(404, "intent_not_found", f"No payment intent {intent_id} for this tenant.")
+    return payment
+
+
+@router.post("/{intent_id}/cancel", response_model=PaymentIntentView, responses=PROBLEM_RESPONSES)
+async def cancel_payment_intent(
+    intent_id: uuid.UUID,
+    principal: Principal = Security(authorize, scopes=["payments:write"]),
+    service: PaymentService = Depends(payment_service),
+    flows: IntentService = Depends(intents),
+) -> PaymentIntentView:
+    """Cancel an unpaid intent: the bill is cancelled at the gateway first, then the SMS is sent."""
+    payment = await _owned_payment(intent_id, principal, service)
+    outcome = await service.cancel(payment, "Cancelled on request")
+    if not outcome.cancelled:
+        raise ApiError(409, "not_cancellable", outcome.message or "The intent cannot be cancelled.")
+    state = await flows.state(str(intent_id))
+    assert state is not None
+    return PaymentIntentView.of(state)
+
+
+@router.post("/{intent_id}/rematch", response_model=MatchResult, responses=PROBLEM_RESPONSES)
+async def rematch_payment_intent(
+    intent_id: uuid.UUID,
+    principal: Principal = Security(authorize, scopes=["payments:write"]),
+    service: PaymentService = Depends(payment_service),
+) -> MatchResult:
+    """Match a received payment now (after the family was registered, say); 409 when nothing waits."""
+    payment = await _owned_payment(intent_id, principal, service)
+    result = await service.rematch(payment)
+    if result is None:
+        raise ApiError(409, "nothing_to_match", "This intent has no received payment waiting to be matched.")
+    return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,9 +43,8 @@ async def get_payment_data(
         notification = Notification(report=PaymentReport(**fields.pop("report")), **fields)
     except (WireError, ValidationError) as err:
         message = str(err) if isinstance(err, WireError) else PAYMENT_DATA_MESSAGES[2]
-        await service.log_rejected_body(
-            principal, raw, int(message.split("-", 1)[0]) if message[0].isdigit() else 2, message
-        )
+        leading = re.match(r"\d+", message)
+        await service.log_rejected_body(principal, raw, int(leading.group()) if leading else 2, message)
         return JSONResponse({"error_message": message}, status_code=400)
     outcome = await service.receive(principal, notification, raw)
     if outcome.code:

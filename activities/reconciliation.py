@@ -1,0 +1,76 @@
+"""Reconciliation activities: fetch the gateway's statement, compare it, feed missing payments."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
+
+from domain.intent import PaymentReport
+from domain.reconciliation import Comparison, MissingPayment, Statement, StatementLine
+from payflow.settings import Settings
+from store.db import SessionFactory
+from store.reconciliation import compare, record_issue
+
+
+class ReconciliationActivities:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, sessions: SessionFactory) -> None:
+        self._settings = settings
+        self._http = http
+        self._sessions = sessions
+
+    @activity.defn
+    async def fetch_statement(self, day: date) -> Statement:
+        response = await self._http.get(
+            f"{self._settings.gateway_url}/statements",
+            params={"day": day.isoformat()},
+            timeout=self._settings.outbound_timeout_s,
+        )
+        response.raise_for_status()
+        lines = [
+            StatementLine(
+                control_number=t["control_number"],
+                transaction_id=t["transaction_id"],
+                amount=t["amount"],
+                paid_on=t["paid_on"],
+                receipt=t.get("receipt"),
+                payer_phone=t.get("payer_phone"),
+                psp=t.get("psp"),
+            )
+            for t in response.json()["transactions"]
+        ]
+        return Statement(day=day, lines=lines)
+
+    @activity.defn
+    async def compare_statement(self, statement: Statement) -> Comparison:
+        return await compare(self._sessions, statement)
+
+    @activity.defn
+    async def feed_payment(self, missing: MissingPayment) -> bool:
+        """Give the intent's workflow the payment it never heard of; a refusal is an operator issue."""
+        from workflows.payment_intent import PaymentIntentWorkflow  # workflows import activities
+
+        line = missing.line
+        report = PaymentReport(
+            control_number=line.control_number,
+            transaction_id=line.transaction_id,
+            receipt_no=line.receipt,
+            amount=line.amount,
+            received_date=line.paid_on,
+            payment_date=line.paid_on,
+            origin=line.psp,
+            payer_phone=line.payer_phone,
+        )
+        handle = activity.client().get_workflow_handle(f"payment-intent-{missing.intent_id}")
+        try:
+            await handle.execute_update(PaymentIntentWorkflow.record_payment, report)
+        except WorkflowUpdateFailedError as err:
+            day = activity.info().scheduled_time.date()
+            await record_issue(
+                self._sessions, day, line, "payment_refused", None, detail=str(err.cause or err)
+            )
+            return False
+        await record_issue(self._sessions, line.paid_on, line, "recorded_missing_payment", None)
+        return True

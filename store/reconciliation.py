@@ -1,0 +1,64 @@
+"""Reconciliation records: compare statement lines with receipts and keep issues for operators."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from domain.reconciliation import Comparison, MissingPayment, Statement, StatementLine
+from store.db import SessionFactory, transaction
+from store.models import Payment, PaymentReceipt, ReconciliationIssue
+
+
+async def compare(sessions: SessionFactory, statement: Statement) -> Comparison:
+    """Receipts we lack become `missing` (to be fed to their flows); amount differences and unknown
+    control numbers become issues. Issues are unique per (day, transaction, kind): a re-run adds none."""
+    result = Comparison(day=statement.day, checked=len(statement.lines))
+    for line in statement.lines:
+        async with sessions() as s:
+            receipt = (
+                await s.exec(
+                    select(PaymentReceipt).where(PaymentReceipt.transaction_id == line.transaction_id)
+                )
+            ).first()
+            payment = (
+                await s.exec(select(Payment).where(Payment.control_number == line.control_number))
+            ).first()
+        if receipt is not None:
+            if receipt.amount != line.amount:
+                result.mismatches += 1
+                await record_issue(sessions, statement.day, line, "amount_mismatch", receipt.amount)
+        elif payment is None:
+            result.unknown += 1
+            await record_issue(sessions, statement.day, line, "unknown_control_number", None)
+        else:
+            result.missing.append(MissingPayment(intent_id=payment.intent_id, line=line))
+    return result
+
+
+async def record_issue(
+    sessions: SessionFactory,
+    day: date,
+    line: StatementLine,
+    kind: str,
+    ours: Decimal | None,
+    detail: str = "",
+) -> None:
+    try:
+        async with transaction(sessions) as s:
+            s.add(
+                ReconciliationIssue(
+                    day=day,
+                    kind=kind,
+                    control_number=line.control_number,
+                    transaction_id=line.transaction_id,
+                    gateway_amount=line.amount,
+                    our_amount=ours,
+                    detail=detail,
+                )
+            )
+    except IntegrityError:
+        pass  # already recorded by an earlier run of the same day

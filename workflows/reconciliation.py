@@ -1,0 +1,56 @@
+"""ReconciliationWorkflow: the daily comparison of the gateway's statement with our receipts.
+
+Started by the `payflow-reconciliation` Temporal Schedule; payments the gateway has and we lack are
+fed into their intents' workflows, so they are received and matched like any other.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.reconciliation import ReconciliationActivities
+    from domain.reconciliation import ReconciliationInput, ReconciliationReport
+
+CALL = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
+}
+
+
+@workflow.defn
+class ReconciliationWorkflow:
+    @workflow.run
+    async def run(self, request: ReconciliationInput) -> ReconciliationReport:
+        day = request.day or (workflow.now() - timedelta(days=1)).date()
+        workflow.set_current_details(f"Reconciling the gateway statement of {day}")
+        statement = await workflow.execute_activity_method(
+            ReconciliationActivities.fetch_statement, day, summary=f"statement of {day}", **CALL
+        )
+        comparison = await workflow.execute_activity_method(
+            ReconciliationActivities.compare_statement, statement, summary="compare with receipts", **CALL
+        )
+        recorded = 0
+        for missing in comparison.missing:
+            if await workflow.execute_activity_method(
+                ReconciliationActivities.feed_payment,
+                missing,
+                summary=f"record {missing.line.transaction_id}",
+                **CALL,
+            ):
+                recorded += 1
+        report = ReconciliationReport(
+            day=day,
+            checked=comparison.checked,
+            recorded=recorded,
+            mismatches=comparison.mismatches + len(comparison.missing) - recorded,
+            unknown=comparison.unknown,
+        )
+        workflow.set_current_details(
+            f"**{day}**: {report.checked} statement lines, {report.recorded} missing payments recorded, "
+            f"{report.mismatches} mismatches, {report.unknown} unknown control numbers"
+        )
+        return report
