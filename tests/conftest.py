@@ -104,6 +104,12 @@ def make_stack(dev_env: WorkflowEnvironment, db_url: str) -> StackFactory:
     return StackFactory(dev_env.client, db_url)
 
 
+@pytest.fixture
+def make_stack_any_db(dev_env: WorkflowEnvironment, any_db_url: str) -> StackFactory:
+    """A stack on SQLite and, when PAYFLOW_TEST_POSTGRES_URL is set, on PostgreSQL."""
+    return StackFactory(dev_env.client, any_db_url)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Exit before interpreter finalisation, where the Temporal runtime can crash (sdk-python #300)."""
     status = getattr(config, "_payflow_exitstatus", None)

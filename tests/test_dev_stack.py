@@ -1,4 +1,4 @@
-"""`payflow dev` as a user runs it: ready within 30 s, serves the seed sample, stops cleanly."""
+"""`payflow dev` as a user runs it: ready within 30 s, serves flow A end to end, stops cleanly."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,15 +31,15 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.parametrize("cn_mode", ["gateway", "internal"])
-async def test_payflow_dev_end_to_end(tmp_path: Path, cn_mode: str) -> None:
+@asynccontextmanager
+async def dev_stack(tmp_path: Path, cn_mode: str) -> AsyncIterator[dict[str, Any]]:
+    """Start `payflow dev`, yield dev.json once it exists (within 30 s); SIGTERM must stop every child."""
     ports = {name: free_port() for name in ("api", "temporal", "ui", "gateway", "sms")}
-    args = [f"--{name}-port={port}" for name, port in ports.items()]
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         PAYFLOW,
         "dev",
-        *args,
+        *[f"--{name}-port={port}" for name, port in ports.items()],
         f"--data-dir={tmp_path / 'data'}",
         f"--cn-mode={cn_mode}",
         cwd=tmp_path,
@@ -51,41 +55,7 @@ async def test_payflow_dev_end_to_end(tmp_path: Path, cn_mode: str) -> None:
             await asyncio.sleep(0.1)
         manifest = json.loads(manifest_path.read_text())
         assert manifest["ready_after_s"] < 30 and manifest["cn_mode"] == cn_mode
-        eo = manifest["clients"]["demo-eo-app"]
-        assert eo["tenant"] == "demo" and "payments:write" in eo["scopes"]
-
-        async with httpx.AsyncClient(base_url=manifest["api"], timeout=30) as http:
-            token = (
-                await http.post(
-                    "/connect/token",
-                    data={"grant_type": "client_credentials"},
-                    auth=(eo["client_id"], eo["client_secret"]),
-                )
-            ).json()["access_token"]
-            r = await http.post(
-                "/api/GetControlNumber",
-                content=SEED_SAMPLE,
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            answer = r.json()
-            assert answer["error_occured"] is False and answer["internal_identifier"], answer
-            cn = answer["control_number"]
-            assert cn
-            for _ in range(200):
-                sent = (await http.get(f"{manifest['sms_simulator']}/messages")).json()["messages"]
-                if sent:
-                    break
-                await asyncio.sleep(0.05)
-            assert sent and sent[0]["text"].startswith(f"Control No:{cn},")
-
-        client = await Client.connect(manifest["temporal"], data_converter=DATA_CONVERTER)
-        for _ in range(200):
-            found = [w async for w in client.list_workflows(f"ControlNumber = '{cn}'")]
-            if found:
-                break
-            await asyncio.sleep(0.05)
-        assert [w.workflow_type for w in found] == ["PaymentIntentWorkflow"]
-
+        yield manifest
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0
         for _ in range(100):
@@ -97,3 +67,86 @@ async def test_payflow_dev_end_to_end(tmp_path: Path, cn_mode: str) -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def _token(http: httpx.AsyncClient, manifest: dict[str, Any], name: str) -> dict[str, str]:
+    client = manifest["clients"][name]
+    r = await http.post(
+        "/connect/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def _messages(http: httpx.AsyncClient, manifest: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    for _ in range(200):
+        sent = (await http.get(f"{manifest['sms_simulator']}/messages")).json()["messages"]
+        if len(sent) >= count:
+            return list(sent)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"expected {count} SMS, got {sent}")
+
+
+@pytest.mark.parametrize("cn_mode", ["gateway", "internal"])
+async def test_seed_sample_against_payflow_dev(tmp_path: Path, cn_mode: str) -> None:
+    async with (
+        dev_stack(tmp_path, cn_mode) as manifest,
+        httpx.AsyncClient(base_url=manifest["api"], timeout=30) as http,
+    ):
+        eo = manifest["clients"]["demo-eo-app"]
+        assert eo["tenant"] == "demo" and "payments:write" in eo["scopes"]
+        headers = await _token(http, manifest, "demo-eo-app") | {"Content-Type": "application/json"}
+        answer = (await http.post("/api/GetControlNumber", content=SEED_SAMPLE, headers=headers)).json()
+        assert answer["error_occured"] is False and answer["internal_identifier"], answer
+        cn = answer["control_number"]
+        assert cn
+        [sms] = await _messages(http, manifest, 1)
+        assert sms["text"].startswith(f"Control No:{cn},")
+        client = await Client.connect(manifest["temporal"], data_converter=DATA_CONVERTER)
+        for _ in range(200):
+            found = [w async for w in client.list_workflows(f"ControlNumber = '{cn}'")]
+            if found:
+                break
+            await asyncio.sleep(0.05)
+        assert [w.workflow_type for w in found] == ["PaymentIntentWorkflow"]
+
+
+async def test_paid_bill_is_matched_against_payflow_dev(tmp_path: Path) -> None:
+    """GetControlNumber → the simulator pays the bill → GetPaymentData → status 5 within 10 s."""
+    body = json.loads(SEED_SAMPLE) | {"enrolment_officer_code": None, "amount_to_be_paid": None}
+    async with (
+        dev_stack(tmp_path, "gateway") as manifest,
+        httpx.AsyncClient(base_url=manifest["api"], timeout=30) as http,
+    ):
+        headers = await _token(http, manifest, "demo-eo-app")
+        answer = (await http.post("/api/GetControlNumber", json=body, headers=headers)).json()
+        cn, payment_id = answer["control_number"], int(answer["internal_identifier"])
+        paid = (
+            await http.post(
+                f"{manifest['gateway_simulator']}/payments",
+                json={"control_number": cn, "payer_phone": "0681333045"},
+            )
+        ).json()
+        started = time.monotonic()
+        db = sqlite3.connect(manifest["database"].split("///", 1)[1])
+        while (
+            status := db.execute("select status from payment where id=?", (payment_id,)).fetchone()[0]
+        ) != 5:
+            assert time.monotonic() - started < 10, f"status {status} after 10 s"
+            await asyncio.sleep(0.05)
+        premiums = db.execute(
+            "select count(*) from premium p join paymentdetail d on d.premium_id = p.id where d.payment_id=?",
+            (payment_id,),
+        ).fetchone()[0]
+        [(stage, status_, start, expiry)] = db.execute(
+            "select stage, status, start_date, expiry_date from policy where id = "
+            "(select policy_id from premium where receipt = ?)",
+            (paid["transaction_id"],),
+        ).fetchall()
+        assert premiums == 1 and (stage, status_) == ("R", 2)
+        assert start >= "2026-12-01" and expiry[5:] == "11-30"  # the year after the demo policy's
+        texts = [m["text"] for m in await _messages(http, manifest, 3)]
+        assert [t.split(" ")[0] for t in texts] == ["Control", "Payment", "Payment"]
+        assert "has been made" in texts[1] and "paid successfully" in texts[2]
+        db.close()

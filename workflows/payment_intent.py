@@ -186,9 +186,11 @@ class PaymentIntentWorkflow:
                 outcome = await self._cancel("Bill expired")
             if outcome.cancelled:
                 return
-            deadline = workflow.now() + CANCEL_RETRY  # the gateway refused: a payment is on its way
+            self._state.reason = (
+                f"The gateway refused to cancel the expired bill ({outcome.message}); waiting for its payment"
+            )
+            deadline = workflow.now() + CANCEL_RETRY  # a payment is probably on its way
         else:
-            self._state.reason = "The gateway refused to cancel the expired bill; waiting for its payment"
             await workflow.wait_condition(settled)
         if self._state.status is S.RECEIVED:
             await self._match_until_done()

@@ -84,8 +84,10 @@ async def test_paid_bill_is_matched_and_the_renewal_activated(make_stack: StackF
         assert stack.sms_to("0754111222")[0]["text"] == texts[1]  # the confirmation goes to the payer
 
 
-async def test_same_notification_five_times_concurrently_makes_one_premium(make_stack: StackFactory) -> None:
-    async with make_stack(cn_mode="internal") as stack:
+async def test_same_notification_five_times_concurrently_makes_one_premium(
+    make_stack_any_db: StackFactory,
+) -> None:
+    async with make_stack_any_db(cn_mode="internal") as stack:
         payment_id, cn = await _intent_with_cn(stack)
         payment = await _payment(stack, payment_id)
         body = {

@@ -9,15 +9,16 @@ from decimal import Decimal
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import SQLModel, func, select
+from sqlmodel import SQLModel, col, func, select
 
-from domain.intent import CNMode, IntentLine, IntentOptions, PaymentIntentInput
+from domain.intent import CNMode, IntentLine, IntentOptions, PaymentIntentInput, PaymentReport
 from domain.registry import PolicyStage, PolicyStatus
 from domain.status import PaymentStatus as S
 from payflow.dev import DEMO_REGISTRY
 from store.clients import ClientStore
 from store.db import make_engine, session_factory
-from store.models import Insuree, Payment, PaymentDetail, Policy
+from store.matching import match_payment, record_receipt
+from store.models import Insuree, Payment, PaymentDetail, PaymentReceipt, Policy, Premium
 from store.payments import CNOutcome, PaymentStore, ValuedLine
 from store.registry import SqlRegistry
 from store.registry_import import RegistryFile, import_registry
@@ -131,3 +132,32 @@ async def test_client_secrets_are_stored_hashed(any_db_url: str) -> None:
     with pytest.raises(ValueError, match="unknown scope"):
         await store.create("demo", ["root"])
     assert await store.revoke("c1") and (await store.get("c1")).revoked  # type: ignore[union-attr]
+
+
+async def test_concurrent_receipts_and_matches_make_one_premium(any_db_url: str) -> None:
+    """Five matchers and five deliveries of one payment at once: one receipt, one premium, one renewal."""
+    sessions = session_factory(make_engine(any_db_url))
+    store = PaymentStore(sessions)
+    request = _request(officer_code=None, lines=[_request().lines[0]])
+    payment = await store.create(
+        request,
+        S.ASSIGNED,
+        lines=[ValuedLine(Decimal("21000"), "policy_value")],
+        expected=Decimal("21000"),
+        to_be_paid=Decimal("21000"),
+    )
+    assert payment.id is not None
+    report = PaymentReport(
+        control_number=None, transaction_id="TX-C", amount=Decimal("21000"), received_date=date(2026, 11, 22)
+    )
+    receipts = await asyncio.gather(*[record_receipt(sessions, payment.id, report, False) for _ in range(5)])
+    assert {r.received_total for r in receipts} == {Decimal("21000")}
+    results = await asyncio.gather(
+        *[match_payment(sessions, payment.id, date(2026, 11, 22)) for _ in range(5)]
+    )
+    assert all(r.matched for r in results)
+    assert len({r.model_dump_json() for r in results}) == 1  # the losers return the stored result
+    assert await _count(sessions, Premium, col(Premium.payment_detail_id).is_not(None)) == 1
+    assert await _count(sessions, PaymentReceipt) == 1
+    assert await _count(sessions, Policy) == 2  # the demo policy and its one renewal
+    assert (await store.by_id(payment.id)).status == S.MATCHED  # type: ignore[union-attr]

@@ -79,9 +79,13 @@ async def harness(client: Client, db_url: str) -> AsyncIterator[Harness]:
 
 
 async def record(handle: WorkflowHandle[Any, Any], scenario: str) -> None:
-    """With PAYFLOW_RECORD_HISTORIES=1, keep this run's history for the replay tests."""
-    if os.environ.get("PAYFLOW_RECORD_HISTORIES") != "1":
+    """With PAYFLOW_RECORD_HISTORIES=1, keep this run's history for the replay tests.
+
+    An existing file is never overwritten: it stands for workflows started by an earlier release.
+    """
+    target = HISTORIES / f"{scenario}.json"
+    if os.environ.get("PAYFLOW_RECORD_HISTORIES") != "1" or target.exists():
         return
     history = await handle.fetch_history()
     HISTORIES.mkdir(parents=True, exist_ok=True)
-    (HISTORIES / f"{scenario}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+    target.write_text(json.dumps(json.loads(history.to_json()), indent=1))
