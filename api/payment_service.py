@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 
 from api.auth import Principal
 from api.intent_service import IntentService
-from domain.intent import IntentLine, PaymentIntentInput, PaymentReport
+from domain.intent import PAYMENT_DATA_MESSAGES, IntentLine, PaymentIntentInput, PaymentReport
 from domain.payment_flow import CancelOutcome, CancelRequest, MatchResult
 from domain.registry import PolicyStage
 from domain.status import PaymentStatus
@@ -80,7 +80,7 @@ class PaymentService:
             client_id=principal.client_id,
             body=raw,
             code=outcome.code,
-            reason="accepted" if outcome.code == 0 else f"rejected with code {outcome.code}",
+            reason=PAYMENT_DATA_MESSAGES[outcome.code],
             payment_id=outcome.payment_id,
             control_number=report.control_number,
             transaction_id=report.transaction_id,

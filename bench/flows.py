@@ -55,13 +55,11 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     from api.intent_service import workflow_id
-    from payflow.dev import DEMO_REGISTRY
     from payflow.temporal import DATA_CONVERTER
     from simulators.gateway import Behaviour
-    from store.db import make_engine, migrate, session_factory
     from store.payments import PaymentStore
-    from store.registry_import import RegistryFile, import_registry
-    from tests.stack import Stack, StackFactory
+    from tests.api.helpers import intent
+    from tests.stack import Stack, StackFactory, prepare_database
     from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -309,32 +307,9 @@ def plan_of(shape: Shape) -> BarePlan:
 # --- A: the payflow API -------------------------------------------------------------------------
 
 
-def intent_body() -> dict[str, Any]:
-    """A valid openIMIS IntentOfPay for the demo registry (as tests/api/helpers.py `intent()`)."""
-    return {
-        "phone_number": "0681333045",
-        "request_date": "2026-11-20",
-        "enrolment_officer_code": "E00005",
-        "policies": [{"insurance_number": "070707070", "insurance_product_code": "FCUL0001", "renewal": 1}],
-        "language": "en",
-        "type_of_payment": 0,
-        "smsRequired": True,
-    }
-
-
-async def prepare_db(url: str) -> str:
-    """Migrate the store and load the demo registry (as the tests' `_prepare`)."""
-    await asyncio.to_thread(migrate, url)
-    engine = make_engine(url)
-    registry = RegistryFile.model_validate_json(DEMO_REGISTRY.read_text())
-    await import_registry(session_factory(engine), registry)
-    await engine.dispose()
-    return url
-
-
 async def api_flow(stack: Stack, paid: list[int]) -> bool:
     """One GetControlNumber; true (and its payment id kept) when it answered with a control number."""
-    r = await stack.post("/api/GetControlNumber", json=intent_body())
+    r = await stack.post("/api/GetControlNumber", json=intent())
     body = r.json() if r.status_code == 200 else {}
     if body.get("error_occured") is not False or not body.get("control_number"):
         print(f"GetControlNumber answered {r.status_code}: {r.text[:200]}", file=sys.stderr)
@@ -508,7 +483,7 @@ async def bench(args: argparse.Namespace) -> None:
     )
     try:
         with tempfile.TemporaryDirectory(prefix="payflow-bench-") as tmp:
-            db_url = await prepare_db(f"sqlite+aiosqlite:///{Path(tmp) / 'payflow.db'}")
+            db_url = await prepare_database(f"sqlite+aiosqlite:///{Path(tmp) / 'payflow.db'}")
             api = await measure_api(StackFactory(env.client, db_url), args)
             bare = await measure_bare(env.client, plan_of(api[1]), args)
         result = report(args, api, bare)

@@ -54,10 +54,7 @@ async def record_receipt(
 ) -> ReceiptResult:
     """Add a gateway payment to the intent once per transaction id; 4 RECEIVED when it is covered."""
     async with transaction(sessions) as s:
-        await _claim(s, payment_id)
-        payment = await s.get(Payment, payment_id)
-        if payment is None:
-            raise LookupError(f"payment {payment_id} not found")
+        payment = await _claimed(s, payment_id)
         seen = (
             await s.exec(select(PaymentReceipt).where(PaymentReceipt.transaction_id == report.transaction_id))
         ).first()
@@ -91,9 +88,13 @@ async def record_receipt(
         return ReceiptResult(received_total=payment.received_amount, complete=complete)
 
 
-async def _claim(s: AsyncSession, payment_id: int) -> None:
-    """Take the payment's row for this transaction before reading it (see the module docstring)."""
+async def _claimed(s: AsyncSession, payment_id: int) -> Payment:
+    """Take the payment's row for this transaction, then read it (see the module docstring)."""
     await s.exec(update(Payment).where(col(Payment.id) == payment_id).values(updated_at=utcnow()))
+    payment = await s.get(Payment, payment_id)
+    if payment is None:
+        raise LookupError(f"payment {payment_id} not found")
+    return payment
 
 
 @dataclass
@@ -111,10 +112,7 @@ async def match_payment(
     sessions: SessionFactory, payment_id: int, paid_on: date, *, age_of_majority: int = 18
 ) -> MatchResult:
     async with transaction(sessions) as s:
-        await _claim(s, payment_id)
-        payment = await s.get(Payment, payment_id)
-        if payment is None:
-            raise LookupError(f"payment {payment_id} not found")
+        payment = await _claimed(s, payment_id)
         if payment.status == PaymentStatus.MATCHED and payment.match_note:
             return MatchResult.model_validate_json(payment.match_note)
         if payment.status != PaymentStatus.RECEIVED:

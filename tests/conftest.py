@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import uuid
@@ -21,11 +20,8 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from payflow.dev import DEMO_REGISTRY
 from payflow.temporal import DATA_CONVERTER, register_search_attributes
-from store.db import make_engine, migrate, session_factory
-from store.registry_import import RegistryFile, import_registry
-from tests.stack import StackFactory
+from tests.stack import StackFactory, prepare_database
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -54,19 +50,9 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-async def _prepare(url: str) -> str:
-    await asyncio.to_thread(migrate, url)
-    engine = make_engine(url)
-    await import_registry(
-        session_factory(engine), RegistryFile.model_validate_json(DEMO_REGISTRY.read_text())
-    )
-    await engine.dispose()
-    return url
-
-
 @pytest.fixture
 async def db_url(tmp_path: Path) -> str:
-    return await _prepare(f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}")
+    return await prepare_database(f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}")
 
 
 async def _pg_admin(url: str) -> asyncpg.Connection:
@@ -83,7 +69,7 @@ async def _pg_database() -> AsyncIterator[str]:
     admin = await _pg_admin(base)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield await _prepare(base.rsplit("/", 1)[0] + f"/{name}")
+        yield await prepare_database(base.rsplit("/", 1)[0] + f"/{name}")
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -93,7 +79,7 @@ async def _pg_database() -> AsyncIterator[str]:
 async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The store on both engines it supports."""
     if request.param == "sqlite":
-        yield await _prepare(f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}")
+        yield await prepare_database(f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}")
         return
     async with _pg_database() as url:
         yield url

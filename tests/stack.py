@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -12,6 +13,7 @@ import httpx
 from temporalio.client import Client
 
 from api.app import create_app
+from payflow.dev import DEMO_REGISTRY
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
 from payflow.temporal import worker
@@ -19,7 +21,8 @@ from simulators import gateway, sms
 from simulators.gateway import GatewayState
 from simulators.sms import SmsState
 from store.clients import ClientStore, IssuedClient
-from store.db import SessionFactory, make_engine, session_factory
+from store.db import SessionFactory, make_engine, migrate, session_factory
+from store.registry_import import RegistryFile, import_registry
 
 CLIENTS = {
     "eo": ("demo", ["payments:write", "payments:read"]),
@@ -69,6 +72,17 @@ class Stack:
 
     def sms_to(self, phone: str) -> list[dict[str, Any]]:
         return [m for m in self.sms.messages.values() if m["to"] == phone]
+
+
+async def prepare_database(url: str) -> str:
+    """Migrate the store at `url` and load the demo registry into it."""
+    await asyncio.to_thread(migrate, url)
+    engine = make_engine(url)
+    await import_registry(
+        session_factory(engine), RegistryFile.model_validate_json(DEMO_REGISTRY.read_text())
+    )
+    await engine.dispose()
+    return url
 
 
 class StackFactory:

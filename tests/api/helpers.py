@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlmodel import func, select
 
+from store.db import SessionFactory
+from store.registry_import import RegistryFile, import_registry
 from tests.stack import Stack
 
 
@@ -43,3 +45,28 @@ async def count(stack: Stack, model: type, *where: object) -> int:
 async def workflows_on(stack: Stack) -> int:
     query = f"TaskQueue = '{stack.settings.task_queue}'"
     return len([w async for w in stack.temporal.list_workflows(query)])
+
+
+PROXY_FAMILY = "555555555"
+
+
+async def register_proxy_family(sessions: SessionFactory) -> None:
+    """The family behind the proxy insurance number, enrolled by its officer later: an Idle new policy."""
+    family = {
+        "location": "D0101",
+        "insurees": [
+            {"chfid": PROXY_FAMILY, "is_head": True, "last_name": "Nyerere", "birth_date": "1979-01-01"}
+        ],
+        "policies": [
+            {
+                "product": "FCUL0001",
+                "stage": "N",
+                "status": 1,
+                "enroll_date": "2026-11-20",
+                "start_date": "2026-12-01",
+                "expiry_date": "2027-11-30",
+                "value": "23000",
+            }
+        ],
+    }
+    await import_registry(sessions, RegistryFile.model_validate({"families": [family]}))

@@ -101,7 +101,9 @@ async def test_duplicate_payment_is_code_5(make_stack: StackFactory) -> None:
         assert r.json() == {"error_message": "5-Duplicate Payment Amount"}  # the bill is paid already
         assert await count(stack, PaymentReceipt) == 1
         assert await count(stack, PaymentNotification, col(PaymentNotification.accepted)) == 1
-        assert [n.code for n in await _log(stack)] == [0, 5, 5]
+        log = await _log(stack)
+        assert [n.code for n in log] == [0, 5, 5]
+        assert log[1].reason == "5-Duplicate Payment Amount" and log[1].payment_id == log[0].payment_id
 
 
 async def _log(stack: Stack) -> list[PaymentNotification]:

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from domain.registry import PolicyStatus
 from store.models import Payment, PaymentDetail, PaymentNotification, Policy, Premium
-from tests.api.helpers import count, intent, wait_for
+from tests.api.helpers import count, intent, register_proxy_family, wait_for
 from tests.stack import Stack, StackFactory
 
 SELF_PAYER_RENEWAL = intent(enrolment_officer_code=None)
@@ -217,9 +217,6 @@ async def test_v1_cancel_and_gateway_routes(make_stack: StackFactory) -> None:
 
 
 async def test_proxy_family_waits_at_4_until_registered_then_rematch(make_stack: StackFactory) -> None:
-    from payflow.dev import DEMO_REGISTRY  # noqa: F401 - the demo set is loaded; this family is not in it
-    from store.registry_import import RegistryFile, import_registry
-
     async with make_stack(cn_mode="internal") as stack:
         body = {
             "transaction_identification": "TX-PROXY",
@@ -247,40 +244,7 @@ async def test_proxy_family_waits_at_4_until_registered_then_rematch(make_stack:
         assert row["paymentMatched"] == 0 and row["fdMsg"].startswith("103:")
         await wait_for(lambda: stack.sms_to("0754999888"), "the confirmation SMS")
 
-        registry = RegistryFile.model_validate(
-            {
-                "families": [
-                    {
-                        "location": "D0101",
-                        "insurees": [
-                            {
-                                "chfid": "555555555",
-                                "is_head": True,
-                                "last_name": "Nyerere",
-                                "birth_date": "1979-01-01",
-                            }
-                        ],
-                        "policies": [
-                            {
-                                "product": "FCUL0001",
-                                "stage": "N",
-                                "status": 1,
-                                "enroll_date": "2026-11-20",
-                                "start_date": "2026-12-01",
-                                "expiry_date": "2027-11-30",
-                                "value": "23000",
-                            }
-                        ],
-                    }
-                ],
-                "locations": [
-                    {"code": "R01", "name": "Dodoma", "type": "R"},
-                ],
-                "products": [],
-                "officers": [],
-            }
-        )
-        await import_registry(stack.sessions, registry)
+        await register_proxy_family(stack.sessions)
         r = await stack.post(f"/v1/payment-intents/{payment.intent_id}/rematch")
         assert r.status_code == 200 and r.json()["matched"] is True, r.text
         [line] = r.json()["lines"]

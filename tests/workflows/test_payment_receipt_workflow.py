@@ -15,7 +15,7 @@ from domain.registry import PolicyStage
 from domain.status import PaymentStatus as S
 from store.db import make_engine, session_factory
 from store.models import Payment, Premium, ReconciliationIssue
-from store.registry_import import RegistryFile, import_registry
+from tests.api.helpers import register_proxy_family
 from tests.workflows.harness import harness, record
 from workflows.payment_intent import PaymentIntentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -99,30 +99,7 @@ async def test_proxy_family_is_matched_by_the_daily_retry(time_env: WorkflowEnvi
         assert (await _query(handle)).status is S.RECEIVED
 
         sessions = session_factory(make_engine(db_url))
-        await import_registry(
-            sessions,
-            RegistryFile.model_validate(
-                {
-                    "families": [
-                        {
-                            "location": "D0101",
-                            "insurees": [{"chfid": "555555555", "is_head": True, "birth_date": "1979-01-01"}],
-                            "policies": [
-                                {
-                                    "product": "FCUL0001",
-                                    "stage": "N",
-                                    "status": 1,
-                                    "enroll_date": "2026-11-20",
-                                    "start_date": "2026-12-01",
-                                    "expiry_date": "2027-11-30",
-                                    "value": "23000",
-                                }
-                            ],
-                        }
-                    ]
-                }
-            ),
-        )
+        await register_proxy_family(sessions)
         final = await handle.result()  # the next daily retry matches
         assert final.status is S.MATCHED and final.match.lines[0].activated
         async with sessions() as s:
