@@ -10,9 +10,10 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import TokenService, load_or_create_key
+from api.event_feed import EventFeed
 from api.intent_service import IntentService
 from api.payment_service import PaymentService
-from api.routers import gateway, intents, openimis, openimis_payments, token
+from api.routers import cases, events, gateway, intents, openimis, openimis_payments, settlements, token
 from payflow.settings import Settings, get_settings
 from payflow.temporal import connect
 from store.db import make_engine, session_factory
@@ -29,6 +30,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.sessions = session_factory(engine)
         app.state.payments = PaymentStore(app.state.sessions)
         temporal = client or await connect(settings)
+        app.state.temporal = temporal
+        app.state.event_feed = EventFeed(app.state.sessions)
         app.state.intents = IntentService(temporal, settings, app.state.payments)
         app.state.payment_service = PaymentService(
             app.state.intents,
@@ -40,6 +43,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         try:
             yield
         finally:
+            await app.state.event_feed.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -56,6 +60,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(openimis_payments.router)
     app.include_router(intents.router)
     app.include_router(gateway.router)
+    app.include_router(cases.router)
+    app.include_router(settlements.router)
+    app.include_router(events.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -208,5 +208,25 @@ def clients_revoke(client_id: str) -> None:
     console.print(f"revoked {client_id}")
 
 
+@clients_app.command("add-key")
+def clients_add_key(client_id: str, file: Path) -> None:
+    """Register a public key (PEM key, PEM certificate or base64 DER certificate) for private_key_jwt;
+    a client may hold several, so keys can be rotated without downtime."""
+    from store.clients import KeyStore
+    from store.db import make_engine, migrate as upgrade, session_factory
+
+    try:
+        material = file.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    settings = get_settings()
+    upgrade(settings.database_url)
+    try:
+        kid = asyncio.run(KeyStore(session_factory(make_engine(settings.database_url))).add(client_id, material))
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"key {kid} registered for {client_id}")
+
+
 def main() -> None:
     app()

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     cn_callback_timeout_s: int = 3600
     """How long a posted bill may wait for the gateway's control number before the intent fails (-2)."""
     bill_expiry_days: int = 30
+    events_hold_s: float = 25.0
+    """How long an Events API long-poll holds when there is nothing new."""
+    events_retention_days: int = 90
     update_timeout_s: float = 20.0
     """How long the API waits for a workflow to answer an update before it answers 503."""
 

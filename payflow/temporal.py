@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from activities.claims import ClaimActivities
 from activities.gateway import GatewayActivities
 from activities.payment_intent import IntentActivities
 from activities.reconciliation import ReconciliationActivities
@@ -33,11 +34,12 @@ from store.db import make_engine, session_factory
 from store.payments import PaymentStore
 from store.registry import SqlRegistry
 from workflows import search_attributes
+from workflows.claim import ClaimWorkflow
 from workflows.payment_intent import PaymentIntentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 
 DATA_CONVERTER = pydantic_data_converter
-WORKFLOWS: Sequence[type] = (PaymentIntentWorkflow, ReconciliationWorkflow)
+WORKFLOWS: Sequence[type] = (PaymentIntentWorkflow, ReconciliationWorkflow, ClaimWorkflow)
 RECONCILIATION_SCHEDULE = "payflow-reconciliation"
 
 
@@ -122,6 +124,7 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
         gateway = GatewayActivities(settings, http, payments)
         sms = SmsActivities(settings, http, sessions, payments)
         reconciliation = ReconciliationActivities(settings, http, sessions)
+        claims = ClaimActivities(sessions)
         w = Worker(
             client,
             task_queue=task_queue or settings.task_queue,
@@ -140,6 +143,10 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
                 reconciliation.fetch_statement,
                 reconciliation.compare_statement,
                 reconciliation.feed_payment,
+                claims.create_case,
+                claims.record_settlement,
+                claims.record_case_change,
+                claims.cancel_revision,
             ],
         )
         try:

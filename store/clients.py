@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from domain.credentials import hash_secret, new_secret
 from store.db import SessionFactory, transaction
-from store.models import OAuthClient
+from store.models import ClientKey, OAuthClient, UsedAssertion, utcnow
 
 SCOPES = (
     "events",
@@ -75,3 +82,53 @@ class ClientStore:
             client.revoked = True
             s.add(client)
             return True
+
+
+def public_key_pem(material: bytes) -> tuple[str, str]:
+    """A registered key as (kid, PEM): a PEM public key or certificate, or a base64 DER certificate
+    (how Scalepoint's customers send theirs). The kid is the SHA-256 thumbprint of the key."""
+    text = material.strip()
+    try:
+        if text.startswith(b"-----BEGIN CERTIFICATE"):
+            key = x509.load_pem_x509_certificate(text).public_key()
+        elif text.startswith(b"-----BEGIN"):
+            key = serialization.load_pem_public_key(text)
+        else:
+            key = x509.load_der_x509_certificate(base64.b64decode(text, validate=True)).public_key()
+    except (ValueError, TypeError) as err:
+        raise ValueError("not a PEM public key, PEM certificate or base64 DER certificate") from err
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    kid = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return kid, pem.decode()
+
+
+class KeyStore:
+    """Public keys for private_key_jwt, and the assertion ids already used."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    async def add(self, client_id: str, material: bytes) -> str:
+        kid, pem = public_key_pem(material)
+        async with transaction(self._sessions) as s:
+            if (await s.exec(select(OAuthClient).where(OAuthClient.client_id == client_id))).first() is None:
+                raise ValueError(f"no client {client_id!r}")
+            if (await s.exec(select(ClientKey).where(ClientKey.kid == kid))).first() is None:
+                s.add(ClientKey(client_id=client_id, kid=kid, public_pem=pem))
+        return kid
+
+    async def keys(self, client_id: str) -> list[ClientKey]:
+        async with self._sessions() as s:
+            q = select(ClientKey).where(ClientKey.client_id == client_id, col(ClientKey.revoked).is_(False))
+            return list((await s.exec(q)).all())
+
+    async def use_assertion(self, jti: str, client_id: str, expires_at: datetime) -> bool:
+        """Remember the assertion id; False when it was used before (a replay)."""
+        try:
+            async with transaction(self._sessions) as s:
+                await s.exec(delete(UsedAssertion).where(col(UsedAssertion.expires_at) < utcnow()))
+                s.add(UsedAssertion(jti=jti, client_id=client_id, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True

@@ -228,3 +228,64 @@ class OAuthClient(SQLModel, table=True):
     scopes: str  # space-separated
     revoked: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ClaimCase(SQLModel, table=True):
+    """A claim case (Scalepoint ClaimShop case) of a tenant; its flow is ClaimWorkflow."""
+
+    id: str = Field(primary_key=True, max_length=36)  # the case uuid
+    tenant: str = Field(index=True)
+    country: str = Field(default="dk", max_length=2)
+    token: str = Field(unique=True)
+    number: str
+    external_claim_id: str | None = None
+    policy_number: str | None = None
+    closed: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SettlementRevision(SQLModel, table=True):
+    """One settlement of a case, re-fetchable by its unguessable token through the Settlement API."""
+
+    __table_args__ = (UniqueConstraint("case_id", "revision_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(unique=True, max_length=36)
+    case_id: str = Field(foreign_key="claimcase.id", index=True)
+    tenant: str = Field(index=True)
+    revision_no: int
+    status: str = "SETTLED"  # SETTLED, CANCELLED
+    document: str
+    """The settlement as posted (SettlementInput JSON): the Settlement API shows it whole."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Event(SQLModel, table=True):
+    """The tenant's event log (outbox): the id is the Events API cursor and the webhook-id source."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(index=True)
+    type: str = Field(index=True)
+    dedupe_key: str = Field(unique=True)
+    """Who wrote it and why (workflow id + step): a retried activity cannot append twice."""
+    payload: str
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ClientKey(SQLModel, table=True):
+    """A public key a client signs `private_key_jwt` assertions with; several allow rotation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(index=True)
+    kid: str = Field(unique=True)
+    public_pem: str
+    revoked: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UsedAssertion(SQLModel, table=True):
+    """Client-assertion ids already used: a replayed assertion is refused (RFC 7523 §3)."""
+
+    jti: str = Field(primary_key=True, max_length=255)
+    client_id: str
+    expires_at: datetime

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.app import create_app
@@ -29,6 +30,8 @@ CLIENTS = {
     "reader": ("demo", ["payments:read"]),
     "gateway": ("demo", ["gateway"]),
     "other": ("other-tenant", ["payments:write", "payments:read", "gateway"]),
+    "claims": ("demo", ["platform-case:write", "platform-case:read", "events"]),
+    "claims-other": ("other-tenant", ["platform-case:write", "platform-case:read", "events"]),
 }
 
 
@@ -41,6 +44,7 @@ class Stack:
     sms: SmsState
     gateway: GatewayState
     clients: dict[str, IssuedClient]
+    app: FastAPI
     tokens: dict[str, str] = field(default_factory=dict)
 
     async def token(self, name: str) -> str:
@@ -55,14 +59,16 @@ class Stack:
             self.tokens[name] = r.json()["access_token"]
         return self.tokens[name]
 
-    async def post(self, path: str, as_: str = "eo", **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, path: str, as_: str = "eo", **kwargs: Any) -> httpx.Response:
+        """An API call with `as_`'s bearer token."""
         headers = {"Authorization": f"Bearer {await self.token(as_)}", **kwargs.pop("headers", {})}
-        return await self.http.post(path, headers=headers, **kwargs)
+        return await self.http.request(method, path, headers=headers, **kwargs)
+
+    async def post(self, path: str, as_: str = "eo", **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", path, as_, **kwargs)
 
     async def get(self, path: str, as_: str = "eo", **kwargs: Any) -> httpx.Response:
-        return await self.http.get(
-            path, headers={"Authorization": f"Bearer {await self.token(as_)}"}, **kwargs
-        )
+        return await self.request("GET", path, as_, **kwargs)
 
     async def gateway_release(self) -> dict[str, int]:
         """Let the gateway simulator send the control numbers it holds."""
@@ -121,7 +127,10 @@ class StackFactory:
             await stack.enter_async_context(serve(gw_app, gw_port))
             if with_worker:
                 await stack.enter_async_context(worker(self.temporal, settings))
-            url = await stack.enter_async_context(serve(create_app(settings, self.temporal), api_port))
+            app = create_app(settings, self.temporal)
+            url = await stack.enter_async_context(serve(app, api_port))
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))
-            yield Stack(settings, http, self.temporal, sessions, sms_app.state.sim, gw_app.state.sim, clients)
+            yield Stack(
+                settings, http, self.temporal, sessions, sms_app.state.sim, gw_app.state.sim, clients, app
+            )
         await engine.dispose()

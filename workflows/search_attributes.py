@@ -7,5 +7,6 @@ CONTROL_NUMBER = SearchAttributeKey.for_keyword("ControlNumber")
 INSURANCE_NUMBERS = SearchAttributeKey.for_keyword_list("InsuranceNumbers")
 OFFICER_CODE = SearchAttributeKey.for_keyword("OfficerCode")
 TENANT = SearchAttributeKey.for_keyword("Tenant")
+CASE_NUMBER = SearchAttributeKey.for_keyword("CaseNumber")
 
-ALL = (PAYMENT_STATUS, CONTROL_NUMBER, INSURANCE_NUMBERS, OFFICER_CODE, TENANT)
+ALL = (PAYMENT_STATUS, CONTROL_NUMBER, INSURANCE_NUMBERS, OFFICER_CODE, TENANT, CASE_NUMBER)

@@ -10,9 +10,10 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from api.assertions import JWT_BEARER, AssertionRefused, verify_assertion
 from api.auth import TokenService, tokens
 from domain.credentials import verify_secret
-from store.clients import ClientStore
+from store.clients import ClientStore, KeyStore
 
 router = APIRouter(tags=["auth"])
 
@@ -59,16 +60,30 @@ async def token(request: Request, service: TokenService = Depends(tokens)) -> JS
     basic = _basic(request.headers.get("authorization"))
     if form.get("grant_type") != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
-    if basic and form.get("client_secret"):
+    if sum([bool(basic), bool(form.get("client_secret")), bool(form.get("client_assertion"))]) > 1:
         return _oauth_error(400, "invalid_request", "Use one client authentication method, not two.")
-    client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
-    if not client_id or not secret:
-        return _oauth_error(401, "invalid_client", "Client authentication is required.", basic=True)
-    client = await ClientStore(request.app.state.sessions).get(client_id)
-    if client is None or client.revoked or not verify_secret(secret, client.secret_hash):
-        return _oauth_error(
-            401, "invalid_client", "Unknown client, revoked client or wrong secret.", bool(basic)
-        )
+    sessions = request.app.state.sessions
+    if form.get("client_assertion"):
+        if form.get("client_assertion_type") != JWT_BEARER:
+            return _oauth_error(400, "invalid_request", f"client_assertion_type must be {JWT_BEARER}.")
+        try:
+            client_id = await verify_assertion(
+                form["client_assertion"], form.get("client_id"), KeyStore(sessions), _audiences(request)
+            )
+        except AssertionRefused as err:
+            return _oauth_error(401, "invalid_client", str(err))
+        client = await ClientStore(sessions).get(client_id)
+        if client is None or client.revoked:
+            return _oauth_error(401, "invalid_client", "Unknown or revoked client.")
+    else:
+        client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
+        if not client_id or not secret:
+            return _oauth_error(401, "invalid_client", "Client authentication is required.", basic=True)
+        client = await ClientStore(sessions).get(client_id)
+        if client is None or client.revoked or not verify_secret(secret, client.secret_hash):
+            return _oauth_error(
+                401, "invalid_client", "Unknown client, revoked client or wrong secret.", bool(basic)
+            )
     allowed = client.scopes.split()
     requested = form.get("scope", "").split() or allowed
     if not set(requested) <= set(allowed):
@@ -76,6 +91,12 @@ async def token(request: Request, service: TokenService = Depends(tokens)) -> JS
         return _oauth_error(400, "invalid_scope", f"Scope(s) not granted to this client: {extra}.")
     body = service.issue(client.client_id, client.tenant, requested)
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _audiences(request: Request) -> list[str]:
+    """What a client may put in `aud`: this token endpoint, as configured or as reached, or the issuer."""
+    settings = request.app.state.settings
+    return [f"{settings.api_url}/connect/token", str(request.url_for("token")), settings.jwt_issuer]
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify payflow access tokens")

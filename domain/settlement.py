@@ -1,0 +1,435 @@
+"""Claim settlements in Scalepoint's shapes (research part 1, §1.3–§1.5): input, events, deltas.
+
+A claim handler posts a settlement in the `case_settled` vocabulary (parties, expenses, obligations,
+payments linked by `$id`/`$ref`). The first revision's event carries it whole; a re-settlement after
+a reopen carries the delta against the previous revision, as Scalepoint does: summary differences,
+and every lowered amount as a negative `creditNote` with payer and payee swapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+PAYLOAD_VERSION = "1.0.0"
+ZERO = Decimal("0")
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+Amount = Annotated[Decimal, PlainSerializer(_number, return_type=int | float, when_used="json")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Role = Literal["policyHolder", "claimant", "insuranceCompany", "serviceProvider"]
+ExpenseType = Literal[
+    "invoice",
+    "repairInvoice",
+    "assessmentInvoice",
+    "rejectionInvoice",
+    "damageServiceInvoice",
+    "externalSupplierInvoice",
+    "unrelatedInvoice",
+    "creditNote",
+    "paymentOnAccountInovice",
+    "cashCompensation",
+    "claimantOwnWork",
+    "externalCompensation",
+    "cashCollection",
+]
+RV_EXPENSE_TYPES = ("repairInvoice", "assessmentInvoice", "damageServiceInvoice", "externalSupplierInvoice")
+"""Repair & Valuation invoices: paid to the `serviceProvider` party."""
+ObligationType = Literal["compensation", "deductible", "depreciation", "creditNote", "vat", "manualReduction"]
+SettlementType = Literal[
+    "SETTLED_WITH_EMAIL",
+    "SETTLED_WITHOUT_EMAIL",
+    "SETTLED_EXTERNALLY",
+    "SETTLED_FOR_REPLACEMENT",
+    "CANCELLED",
+]
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, extra="forbid")
+
+
+class Ref(Wire):
+    ref: str = Field(alias="$ref", pattern=r"^/(parties|expenses|obligations)/\d+$")
+
+
+class PartyId(Wire):
+    schemeId: Literal["DK:CVR", "DK:CPR"]
+    value: str
+
+
+class Address(Wire):
+    street: str | None = None
+    street2: str | None = None
+    city: str | None = None
+    postalCode: str | None = None
+    countryCode: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+class Contact(Wire):
+    name: str | None = None
+    telephone: str | None = None
+    email: str | None = None
+
+
+class Party(Wire):
+    id_: str = Field(alias="$id", pattern=r"^/parties/\d+$")
+    id: PartyId | None = None
+    name: str
+    username: str | None = None
+    address: Address
+    internalId: str | None = None
+    roles: list[Role] = []
+    contact: Contact | None = None
+
+
+class Expense(Wire):
+    id_: str = Field(alias="$id", pattern=r"^/expenses/\d+$")
+    uuid: str | None = None
+    id: str | None = None
+    subtotal: Amount | None = None
+    vat: Amount | None = None
+    total: Amount
+    currencyCode: Currency
+    issueDate: date | None = None
+    dueDate: date | None = None
+    administrative: bool | None = None
+    payerParty: Ref
+    payeeParty: Ref
+    expenseType: ExpenseType
+
+
+class Obligation(Wire):
+    id_: str = Field(alias="$id", pattern=r"^/obligations/\d+$")
+    obligationType: ObligationType
+    total: Amount
+    currencyCode: Currency
+    payerParty: Ref
+    payeeParty: Ref
+    expense: Ref | None = None
+    creditNote: Ref | None = None
+    ruleName: str | None = None
+
+
+class FinancialAccount(Wire):
+    id: str | None = None
+    fiBranch: dict[str, str] | None = None
+    paymentNote: Annotated[str, Field(max_length=20)] | None = None
+    paymentDescription: str | None = None
+
+
+class PaymentMeans(Wire):
+    paymentMeansCode: (
+        Literal[
+            "DOMESTIC_BANK_TRANSFER",
+            "INTERNATIONAL_BANK_TRANSFER",
+            "FIK_PAYMENT",
+            "NEMKONTO_BANK_TRANSFER",
+            "GIRO_TRANSFER",
+        ]
+        | None
+    ) = None
+    paymentChannelCode: Literal["DK:BANK", "DK:FIK", "IBAN", "DK:NEMKONTO", "SE:GIRO", "NO:BANK"] | None = (
+        None
+    )
+    payerFinancialAccount: FinancialAccount | None = None
+    payeeFinancialAccount: FinancialAccount | None = None
+    paymentId: str | None = None
+    instructionId: str | None = None
+    creditAccount: dict[str, str] | None = None
+
+
+class Payment(Wire):
+    uuid: str
+    dueDate: date
+    total: Amount
+    currencyCode: Currency
+    payerParty: Ref
+    payeeParty: Ref
+    paymentMeans: PaymentMeans | None = None
+    additionalPaymentMeans: list[PaymentMeans] = []
+    expenses: list[Ref] = []
+    obligations: list[Ref] = []
+
+
+class ApprovedBy(Wire):
+    email: str | None = None
+    name: str
+    username: str | None = None
+    type: Literal["user", "automatic"]
+
+
+class Summary(Wire):
+    manualReduction: Amount | None = None
+    shareOfVat: Amount
+    deductible: Amount
+    depreciation: Amount
+
+
+class SettledItem(Wire):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, extra="allow")
+
+    category: str
+    description: str
+    replacementAmount: Amount
+    subCategory: str | None = None
+    itemId: str | None = None
+    depreciation: Amount | None = None
+    quantity: int | None = None
+
+
+class SettlementDetails(Wire):
+    """What the Settlement API shows beyond the event (research §1.5)."""
+
+    settlementType: SettlementType = "SETTLED_WITH_EMAIL"
+    replacementAmount: Amount = ZERO
+    repairAmount: Amount | None = None
+    settledItems: list[SettledItem] = []
+
+
+class SettlementInput(Wire):
+    """A settlement as the claim handler posts it: the `case_settled` body, plus Settlement API details."""
+
+    approvedBy: ApprovedBy
+    summary: Summary
+    parties: list[Party] = Field(min_length=1)
+    expenses: list[Expense] = []
+    obligations: list[Obligation] = []
+    payments: list[Payment] = []
+    details: SettlementDetails = SettlementDetails()
+    close: bool = True
+    """Settling closes the case (a `claim_updated` CaseClosed follows), as in ClaimShop."""
+
+    @model_validator(mode="after")
+    def _links_resolve(self) -> SettlementInput:
+        ids = (
+            [p.id_ for p in self.parties] + [e.id_ for e in self.expenses] + [o.id_ for o in self.obligations]
+        )
+        if len(ids) != len(set(ids)):
+            raise ValueError("every $id must be unique")
+        dangling = sorted({r.ref for r in _refs(self)} - set(ids))
+        if dangling:
+            raise ValueError(f"$ref to nothing: {', '.join(dangling)}")
+        return self
+
+
+def _refs(doc: SettlementInput) -> Iterable[Ref]:
+    for item in (*doc.expenses, *doc.obligations, *doc.payments):
+        yield item.payerParty
+        yield item.payeeParty
+    for o in doc.obligations:
+        yield from (r for r in (o.expense, o.creditNote) if r is not None)
+    for p in doc.payments:
+        yield from (*p.expenses, *p.obligations)
+
+
+class CaseRef(BaseModel):
+    uuid: str
+    token: str
+    number: str
+    tenant: str
+    country: str = "dk"
+    externalClaimId: str | None = None
+    policyNumber: str | None = None
+
+
+def case_settled(
+    case: CaseRef,
+    revision_token: str,
+    correlation_id: str,
+    at: datetime,
+    doc: SettlementInput,
+    previous: SettlementInput | None,
+) -> dict[str, Any]:
+    """The `case_settled` event: the whole settlement, or the delta against `previous`."""
+    body = doc if previous is None else delta(doc, previous)
+    return {
+        "eventType": "case_settled",
+        "payloadVersion": PAYLOAD_VERSION,
+        "correlationId": correlation_id,
+        "timestamp": at.isoformat(),
+        "case": {
+            "uuid": case.uuid,
+            "token": case.token,
+            "number": case.number,
+            **({"externalClaimId": case.externalClaimId} if case.externalClaimId else {}),
+        },
+        "settlement": {
+            "approvedBy": body.approvedBy.model_dump(mode="json", exclude_none=True),
+            "summary": body.summary.model_dump(mode="json", exclude_none=True),
+            "revisionToken": revision_token,
+        },
+        **body.model_dump(
+            mode="json", include={"parties", "expenses", "obligations", "payments"}, exclude_none=True
+        ),
+    }
+
+
+def delta(new: SettlementInput, old: SettlementInput) -> SettlementInput:
+    """What changed from `old` to `new`: raised amounts as they are, lowered ones as credit notes."""
+    summary = Summary(
+        manualReduction=(new.summary.manualReduction or ZERO) - (old.summary.manualReduction or ZERO),
+        shareOfVat=new.summary.shareOfVat - old.summary.shareOfVat,
+        deductible=new.summary.deductible - old.summary.deductible,
+        depreciation=new.summary.depreciation - old.summary.depreciation,
+    )
+    expenses = _changed(new.expenses, old.expenses, lambda e: e.uuid or e.id_, _credit_expense)
+    kept = {e.id_ for e in expenses}
+    obligations = [
+        o.model_copy(
+            update={
+                "expense": o.expense if o.expense and o.expense.ref in kept else None,
+                "creditNote": o.creditNote if o.creditNote and o.creditNote.ref in kept else None,
+            }
+        )
+        for o in _changed(new.obligations, old.obligations, lambda o: o.id_, _credit_obligation)
+    ]
+    kept |= {o.id_ for o in obligations}
+    payments = [
+        p.model_copy(
+            update={
+                "expenses": [r for r in p.expenses if r.ref in kept],
+                "obligations": [r for r in p.obligations if r.ref in kept],
+            }
+        )
+        for p in _changed(new.payments, old.payments, lambda p: p.uuid, _swap)
+    ]
+    parties = {p.id_: p for p in (*old.parties, *new.parties)}
+    return new.model_copy(
+        update={
+            "summary": summary,
+            "parties": list(parties.values()),
+            "expenses": expenses,
+            "obligations": obligations,
+            "payments": payments,
+        }
+    )
+
+
+Line = TypeVar("Line", Expense, Obligation, Payment)
+
+
+def _changed(
+    new: list[Line], old: list[Line], key: Callable[[Line], str], lowered: Callable[[Line], Line]
+) -> list[Line]:
+    before = {key(x): x for x in old}
+    after = {key(x): x for x in new}
+    out = []
+    for k in [*after, *(k for k in before if k not in after)]:
+        now, was = after.get(k), before.get(k)
+        diff = (now.total if now else ZERO) - (was.total if was else ZERO)
+        if diff == 0:
+            continue
+        base = now or was
+        assert base is not None
+        item = _scaled(base, diff, was)
+        out.append(lowered(item) if diff < 0 else item)
+    return out
+
+
+def _scaled(item: Line, diff: Decimal, was: Line | None) -> Line:
+    update: dict[str, Any] = {"total": diff}
+    if isinstance(item, Expense):
+        prior = was if isinstance(was, Expense) else None
+        for name in ("subtotal", "vat"):
+            current = getattr(item, name)
+            if current is not None:
+                update[name] = current - (getattr(prior, name) or ZERO if prior else ZERO)
+    return item.model_copy(update=update)
+
+
+def _swap(item: Line) -> Line:
+    return item.model_copy(update={"payerParty": item.payeeParty, "payeeParty": item.payerParty})
+
+
+def _credit_expense(item: Expense) -> Expense:
+    return _swap(item).model_copy(update={"expenseType": "creditNote"})
+
+
+def _credit_obligation(item: Obligation) -> Obligation:
+    return _swap(item).model_copy(update={"obligationType": "creditNote", "creditNote": item.expense})
+
+
+def settlement_document(
+    case: CaseRef, revision_token: str, status: str, at: datetime, doc: SettlementInput
+) -> dict[str, Any]:
+    """The Settlement API answer for one revision (research §1.5): always the whole revision."""
+    details = doc.details
+    repair = details.repairAmount or ZERO
+    return {
+        "case": {"token": case.token, "number": case.number, "policyNumber": case.policyNumber},
+        "settlementDetails": {
+            "revisionToken": revision_token,
+            "status": status,
+            "approvedBy": doc.approvedBy.name,
+            "timestamp": at.isoformat(),
+            "settlementType": "CANCELLED" if status == "CANCELLED" else details.settlementType,
+            "deductible": _number(doc.summary.deductible),
+            "manualReduction": _number(doc.summary.manualReduction or ZERO),
+            "replacementAmount": _number(details.replacementAmount),
+            "repairAmount": _number(repair),
+            "subTotalAmount": _number(details.replacementAmount + repair),
+            "settledItems": [i.model_dump(mode="json", exclude_none=True) for i in details.settledItems],
+        },
+    }
+
+
+TerminationReason = Literal["None", "NotCovered", "BelowDeductible", "CreatedByMistake"]
+
+
+class ChangedBy(BaseModel):
+    fullName: str
+    username: str | None = None
+    userType: str = "user"
+
+
+def claim_updated(
+    case: CaseRef,
+    correlation_id: str,
+    at: datetime,
+    change: str,
+    changed_by: ChangedBy,
+    reason: TerminationReason = "None",
+    description: str | None = None,
+) -> dict[str, Any]:
+    """`claim_updated` with one change: CaseClosed or CaseReopened (research §1.4)."""
+    return {
+        "eventType": "claim_updated",
+        "payloadVersion": PAYLOAD_VERSION,
+        "correlationId": correlation_id,
+        "timestamp": at.isoformat(),
+        "case": {"number": case.number, "token": case.token, "caseType": "ContentsClaim"},
+        "changedBy": changed_by.model_dump(exclude_none=True),
+        "changes": [
+            {
+                "property": change,
+                "isTerminated": reason != "None",
+                "terminationReason": reason,
+                "terminationReasonDescription": description,
+            }
+        ],
+    }
+
+
+def case_created(case: CaseRef, correlation_id: str, at: datetime) -> dict[str, Any]:
+    return {
+        "eventType": "case_created",
+        "payloadVersion": PAYLOAD_VERSION,
+        "correlationId": correlation_id,
+        "timestamp": at.isoformat(),
+        "case": {
+            "token": case.token,
+            "number": case.number,
+            "company": case.tenant,
+            "sourceSystem": "payflow",
+        },
+        "policy": {"number": case.policyNumber},
+    }

@@ -1,0 +1,169 @@
+"""Claim cases, settlement revisions and their events, each written once in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from domain.settlement import (
+    CaseRef,
+    ChangedBy,
+    SettlementInput,
+    TerminationReason,
+    case_created,
+    case_settled,
+    claim_updated,
+)
+from store.db import SessionFactory, transaction
+from store.events import append
+from store.models import ClaimCase, SettlementRevision
+
+
+def case_ref(case: ClaimCase) -> CaseRef:
+    return CaseRef(
+        uuid=case.id,
+        token=case.token,
+        number=case.number,
+        tenant=case.tenant,
+        country=case.country,
+        externalClaimId=case.external_claim_id,
+        policyNumber=case.policy_number,
+    )
+
+
+async def create_case(sessions: SessionFactory, case: CaseRef, correlation_id: str, at: datetime) -> int:
+    """The case and its `case_created` event; a retry finds both and returns the event id."""
+    async with transaction(sessions) as s:
+        if await s.get(ClaimCase, case.uuid) is None:
+            s.add(
+                ClaimCase(
+                    id=case.uuid,
+                    tenant=case.tenant,
+                    country=case.country,
+                    token=case.token,
+                    number=case.number,
+                    external_claim_id=case.externalClaimId,
+                    policy_number=case.policyNumber,
+                )
+            )
+            await s.flush()
+        event = await append(s, case.tenant, f"{case.uuid}:created", case_created(case, correlation_id, at))
+        assert event.id is not None
+        return event.id
+
+
+async def record_settlement(
+    sessions: SessionFactory,
+    case_id: str,
+    revision_no: int,
+    doc: SettlementInput,
+    correlation_id: str,
+    at: datetime,
+    changed_by: ChangedBy,
+) -> tuple[str, list[int]]:
+    """Revision `revision_no` with a fresh unguessable token, its `case_settled` event (a delta after
+    an earlier revision) and, when it closes the case, `claim_updated`; all or nothing, once."""
+    async with transaction(sessions) as s:
+        case = await s.get(ClaimCase, case_id)
+        if case is None:
+            raise LookupError(f"case {case_id} not found")
+        ref = case_ref(case)
+        revision = (
+            await s.exec(
+                select(SettlementRevision).where(
+                    SettlementRevision.case_id == case_id, SettlementRevision.revision_no == revision_no
+                )
+            )
+        ).first()
+        if revision is None:
+            revision = SettlementRevision(
+                token=str(uuid.uuid4()),
+                case_id=case_id,
+                tenant=case.tenant,
+                revision_no=revision_no,
+                document=doc.model_dump_json(),
+            )
+            s.add(revision)
+            await s.flush()
+        previous = (
+            await s.exec(
+                select(SettlementRevision)
+                .where(
+                    SettlementRevision.case_id == case_id,
+                    col(SettlementRevision.revision_no) < revision_no,
+                    SettlementRevision.status == "SETTLED",
+                )
+                .order_by(col(SettlementRevision.revision_no).desc())
+            )
+        ).first()
+        earlier = SettlementInput.model_validate_json(previous.document) if previous else None
+        key = f"{case_id}:settlement:{revision_no}"
+        events = [
+            await append(
+                s, case.tenant, key, case_settled(ref, revision.token, correlation_id, at, doc, earlier)
+            )
+        ]
+        if doc.close:
+            payload = claim_updated(ref, correlation_id, at, "CaseClosed", changed_by)
+            events.append(await append(s, case.tenant, f"{key}:closed", payload))
+            case.closed = True
+            s.add(case)
+        return revision.token, [e.id for e in events if e.id is not None]
+
+
+async def record_case_change(
+    sessions: SessionFactory,
+    case_id: str,
+    step: int,
+    change: str,
+    correlation_id: str,
+    at: datetime,
+    changed_by: ChangedBy,
+    reason: TerminationReason = "None",
+    description: str | None = None,
+) -> int:
+    """CaseClosed or CaseReopened, as a `claim_updated` event; once per workflow step."""
+    async with transaction(sessions) as s:
+        case = await s.get(ClaimCase, case_id)
+        if case is None:
+            raise LookupError(f"case {case_id} not found")
+        case.closed = change == "CaseClosed"
+        s.add(case)
+        payload = claim_updated(case_ref(case), correlation_id, at, change, changed_by, reason, description)
+        event = await append(s, case.tenant, f"{case_id}:change:{step}", payload)
+        assert event.id is not None
+        return event.id
+
+
+async def cancel_revision(sessions: SessionFactory, case_id: str, token: str) -> bool:
+    async with transaction(sessions) as s:
+        revision = (
+            await s.exec(
+                select(SettlementRevision).where(
+                    SettlementRevision.token == token, SettlementRevision.case_id == case_id
+                )
+            )
+        ).first()
+        if revision is None:
+            return False
+        revision.status = "CANCELLED"
+        s.add(revision)
+        return True
+
+
+async def revision_by_token(
+    sessions: SessionFactory, token: str
+) -> tuple[SettlementRevision, ClaimCase] | None:
+    async with sessions() as s:
+        revision = (await s.exec(select(SettlementRevision).where(SettlementRevision.token == token))).first()
+        if revision is None:
+            return None
+        case = await s.get(ClaimCase, revision.case_id)
+        return (revision, case) if case is not None else None
+
+
+async def case_by_id(sessions: SessionFactory, case_id: str) -> ClaimCase | None:
+    async with sessions() as s:
+        return await s.get(ClaimCase, case_id)

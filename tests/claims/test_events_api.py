@@ -1,0 +1,61 @@
+"""Events API long-polling: at once with news, holds without, releases within 1 s, many at once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.api.helpers import wait_for
+from tests.claims.test_settlements import HANDLER, events, new_case
+from tests.stack import Stack, StackFactory
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def _close(stack: Stack, case: dict[str, Any]) -> None:
+    r = await stack.post(f"/v1/cases/{case['id']}/close", as_="claims", json=HANDLER)
+    assert r.status_code == 200, r.text
+
+
+async def test_answers_at_once_and_holds_when_there_is_nothing(make_stack: StackFactory) -> None:
+    async with make_stack(events_hold_s=1.5) as stack:
+        await new_case(stack)
+        started = now()
+        page = await events(stack)
+        assert [i["type"] for i in page["data"]] == ["case_created"] and now() - started < 1
+        cursor = page["data"][-1]["id"]
+        started = now()
+        empty = await events(stack, cursor)  # nothing new: held for the hold time, then answered empty
+        assert empty["data"] == [] and now() - started >= 1.4
+        assert empty["links"]["next"].endswith(f"lastEventId={cursor}")
+        r = await stack.get("/api/events/v1/dk/external/demo/receive?lastEventId=abc", as_="claims")
+        assert r.status_code == 400 and r.json()["code"] == "bad_cursor"
+
+
+async def test_fifty_waiting_polls_are_released_within_a_second_and_block_nothing(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(events_hold_s=20) as stack:
+        case = await new_case(stack)
+        cursor = (await events(stack))["data"][-1]["id"]
+        polls = [asyncio.create_task(events(stack, cursor)) for _ in range(50)]
+        feed = stack.app.state.event_feed
+        await wait_for(lambda: feed.waiting("demo") == 50, "fifty waiting polls")
+
+        started = now()
+        assert (await stack.http.get("/healthz")).status_code == 200
+        token = await stack.http.post(
+            "/connect/token",
+            data={"grant_type": "client_credentials"},
+            auth=(stack.clients["eo"].client_id, stack.clients["eo"].client_secret),
+        )
+        assert token.status_code == 200 and now() - started < 1  # the API stays responsive
+
+        await _close(stack, case)  # answers once its event is committed
+        committed = now()
+        pages = await asyncio.wait_for(asyncio.gather(*polls), 5)
+        assert now() - committed < 1
+        assert all([i["type"] for i in p["data"]] == ["claim_updated"] for p in pages)
+        assert feed.waiting("demo") == 0
