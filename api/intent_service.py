@@ -11,7 +11,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError
+from api.workflow_calls import within
 from domain.intent import PaymentIntentInput
 from domain.payment_flow import IntentState, LineState
 from domain.registry import PolicyStage
@@ -73,12 +73,10 @@ class IntentService:
             static_summary=_summary(request),
             static_details=_details(request),
         )
-        return await self._bounded(
-            self._client.execute_update_with_start_workflow(
-                PaymentIntentWorkflow.await_control_number, wait_s, start_workflow_operation=operation
-            ),
-            wait_s + self._settings.update_timeout_s,
+        call = self._client.execute_update_with_start_workflow(
+            PaymentIntentWorkflow.await_control_number, wait_s, start_workflow_operation=operation
         )
+        return await within(call, wait_s + self._settings.update_timeout_s, "The payment workflow")
 
     async def existing_hash(self, intent_id: str) -> str | bool | None:
         """The request hash in an existing workflow's memo; False when there is no such workflow."""
@@ -130,16 +128,4 @@ class IntentService:
 
     async def update(self, intent_id: str, update: Any, *args: Any) -> Any:
         call = self.handle(intent_id).execute_update(update, args=list(args))
-        return await self._bounded(call, self._settings.update_timeout_s)
-
-    @staticmethod
-    async def _bounded(call: Any, timeout_s: float) -> Any:
-        try:
-            return await asyncio.wait_for(call, timeout_s)
-        except TimeoutError as err:
-            raise ApiError(
-                503,
-                "workflow_unavailable",
-                "The payment workflow did not answer in time; retry.",
-                headers={"Retry-After": "5"},
-            ) from err
+        return await within(call, self._settings.update_timeout_s, "The payment workflow")

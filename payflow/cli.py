@@ -213,7 +213,8 @@ def clients_add_key(client_id: str, file: Path) -> None:
     """Register a public key (PEM key, PEM certificate or base64 DER certificate) for private_key_jwt;
     a client may hold several, so keys can be rotated without downtime."""
     from store.clients import KeyStore
-    from store.db import make_engine, migrate as upgrade, session_factory
+    from store.db import make_engine, session_factory
+    from store.db import migrate as upgrade
 
     try:
         material = file.read_bytes()
@@ -222,7 +223,9 @@ def clients_add_key(client_id: str, file: Path) -> None:
     settings = get_settings()
     upgrade(settings.database_url)
     try:
-        kid = asyncio.run(KeyStore(session_factory(make_engine(settings.database_url))).add(client_id, material))
+        kid = asyncio.run(
+            KeyStore(session_factory(make_engine(settings.database_url))).add(client_id, material)
+        )
     except ValueError as exc:
         _fail(str(exc))
     console.print(f"key {kid} registered for {client_id}")

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, authorize
 from api.errors import ApiError
+from api.workflow_calls import within
 from domain.claim_flow import (
     CancelSettlement,
     CaseChanged,
@@ -80,10 +81,15 @@ class ReopenBody(BaseModel):
     changed_by: Handler
 
 
-async def _update(request: Request, principal: Principal, case_id: uuid.UUID, update: Any, arg: Any) -> Any:
+async def _update(
+    request: Request, principal: Principal, case_id: uuid.UUID, update: Any, arg: Any, key: str | None = None
+) -> Any:
+    """Send the update; with an Idempotency-Key it becomes the update id, so a retry joins the first."""
     handle = request.app.state.temporal.get_workflow_handle(case_workflow_id(principal.tenant, str(case_id)))
+    update_id = f"{update.__name__}-{key}" if key else None
     try:
-        return await handle.execute_update(update, arg)
+        call = handle.execute_update(update, arg, id=update_id)
+        return await within(call, request.app.state.settings.update_timeout_s, "The case")
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         kind = cause.type if isinstance(cause, ApplicationError) else None
@@ -145,9 +151,13 @@ async def settle_case(
     body: SettlementInput,
     request: Request,
     principal: Principal = Security(authorize, scopes=["platform-case:write"]),
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SettlementRecorded:
-    """Settle: a new revision with its token and the `case_settled` event (a delta after a reopen)."""
-    result: SettlementRecorded = await _update(request, principal, case_id, ClaimWorkflow.settle, body)
+    """Settle: a new revision with its token and the `case_settled` event (a delta after a reopen).
+    Send an Idempotency-Key: a retry with the same key returns the same revision."""
+    result: SettlementRecorded = await _update(
+        request, principal, case_id, ClaimWorkflow.settle, body, idempotency_key
+    )
     return result
 
 

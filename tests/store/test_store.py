@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,15 +13,19 @@ from sqlmodel import SQLModel, col, func, select
 
 from domain.intent import CNMode, IntentLine, IntentOptions, PaymentIntentInput, PaymentReport
 from domain.registry import PolicyStage, PolicyStatus
+from domain.settlement import CaseRef, ChangedBy, SettlementInput
 from domain.status import PaymentStatus as S
 from payflow.dev import DEMO_REGISTRY
+from store.claims import create_case, record_settlement
 from store.clients import ClientStore
 from store.db import make_engine, session_factory
+from store.events import after
 from store.matching import match_payment, record_receipt
-from store.models import Insuree, Payment, PaymentDetail, PaymentReceipt, Policy, Premium
+from store.models import Insuree, Payment, PaymentDetail, PaymentReceipt, Policy, Premium, SettlementRevision
 from store.payments import CNOutcome, PaymentStore, ValuedLine
 from store.registry import SqlRegistry
 from store.registry_import import RegistryFile, import_registry
+from tests.claims.sample import settlement
 
 
 def _request(
@@ -161,3 +165,24 @@ async def test_concurrent_receipts_and_matches_make_one_premium(any_db_url: str)
     assert await _count(sessions, PaymentReceipt) == 1
     assert await _count(sessions, Policy) == 2  # the demo policy and its one renewal
     assert (await store.by_id(payment.id)).status == S.MATCHED  # type: ignore[union-attr]
+
+
+async def test_a_retried_settlement_write_records_one_revision_and_its_events(any_db_url: str) -> None:
+    """What a worker crash mid-activity leads to: the same write again, even concurrently."""
+    sessions = session_factory(make_engine(any_db_url))
+    case = CaseRef(uuid="6b1f7c9e-0000-4000-8000-000000000001", token="c.1", number="4711", tenant="demo")
+    at = datetime(2026, 11, 22, tzinfo=UTC)
+    await create_case(sessions, case, "corr", at)
+    await create_case(sessions, case, "corr", at)
+    doc = SettlementInput.model_validate(settlement())
+    by = ChangedBy(fullName="Hanne Holm")
+    results = await asyncio.gather(
+        *[record_settlement(sessions, case.uuid, 1, doc, "corr", at, by) for _ in range(3)],
+        return_exceptions=True,
+    )
+    results.append(await record_settlement(sessions, case.uuid, 1, doc, "corr", at, by))
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    assert ok and len({token for token, _ in ok}) == 1 and len({tuple(ids) for _, ids in ok}) == 1
+    assert await _count(sessions, SettlementRevision) == 1
+    types = sorted(e.type for e in await after(sessions, "demo", 0, limit=10))
+    assert types == ["case_created", "case_settled", "claim_updated"]

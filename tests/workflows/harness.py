@@ -83,9 +83,9 @@ async def record(handle: WorkflowHandle[Any, Any], scenario: str) -> None:
 
     An existing file is never overwritten: it stands for workflows started by an earlier release.
     """
-    target = HISTORIES / f"{scenario}.json"
+    target = (HISTORIES / f"{scenario}.json").resolve()
     if os.environ.get("PAYFLOW_RECORD_HISTORIES") != "1" or target.exists():
         return
     history = await handle.fetch_history()
-    HISTORIES.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(json.loads(history.to_json()), indent=1))

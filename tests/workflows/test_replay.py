@@ -15,7 +15,7 @@ from temporalio.worker import Replayer
 from payflow.temporal import DATA_CONVERTER, WORKFLOWS
 from tests.workflows.harness import HISTORIES
 
-FILES = sorted(HISTORIES.glob("*.json"))
+FILES = sorted(HISTORIES.parent.glob("*/*.json"))
 
 
 def test_histories_are_recorded() -> None:
@@ -27,7 +27,7 @@ def test_histories_are_recorded() -> None:
     }
 
 
-@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+@pytest.mark.parametrize("path", FILES, ids=[f"{f.parent.name}/{f.stem}" for f in FILES])
 async def test_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
