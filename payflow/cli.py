@@ -84,6 +84,28 @@ def run_worker() -> None:
 
 
 @app.command()
+def demo(
+    manifest: Annotated[Path, typer.Option(help="the dev.json of a running `payflow dev`")] = Path(
+        ".payflow/dev.json"
+    ),
+    flow: Annotated[str, typer.Option(help="all, a (premium payment) or b (claim settlement)")] = "all",
+) -> None:
+    """Drive a premium payment (flow A) and a claim settlement (flow B) against a running stack."""
+    import httpx
+
+    from payflow.demo import DemoError, run_demo
+
+    if flow not in ("all", "a", "b"):
+        _fail("--flow must be all, a or b")
+    if not manifest.exists():
+        _fail(f"{manifest} not found: start `payflow dev` first (or pass --manifest)")
+    try:
+        asyncio.run(run_demo(manifest, flow))
+    except (DemoError, httpx.HTTPError) as exc:
+        _fail(f"demo stopped: {exc}")
+
+
+@app.command()
 def worker() -> None:
     """Run a worker with the PAYFLOW_* settings."""
     run_worker()

@@ -87,6 +87,8 @@ async def test_settle_then_events_api_and_settlement_api(make_stack: StackFactor
         assert other.json()["data"] == []  # the other tenant's log is its own
         r = await stack.get("/api/events/v1/dk/external/demo/receive", as_="claims-other")
         assert r.status_code == 403
+        r = await stack.post(f"/v1/cases/{case['id']}/reopen", as_="claims-other", json=HANDLER)
+        assert r.status_code == 404  # another tenant cannot address this case at all
 
 
 async def test_reopen_and_settle_again_emits_the_delta(make_stack: StackFactory) -> None:
