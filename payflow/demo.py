@@ -70,10 +70,16 @@ async def flow_a(http: httpx.AsyncClient, manifest: dict[str, Any]) -> None:
             raise DemoError(f"not matched: {state}")
     steps = " → ".join(f"{t['status']} {t['status_name']}" for t in state["timeline"])
     console.print(f"flow A: {steps}")
-    sms = (
-        await http.get(f"{manifest['sms_simulator']}/messages", params={"to": INTENT["phone_number"]})
-    ).json()
-    for message in sms["messages"][-3:]:
+    messages: list[dict[str, Any]] = []
+    for _ in range(100):  # the activation notice follows the match
+        sms = (
+            await http.get(f"{manifest['sms_simulator']}/messages", params={"to": INTENT["phone_number"]})
+        ).json()
+        messages = [m for m in sms["messages"] if intent["control_number"] in m["text"]]
+        if len(messages) == 3:
+            break
+        await asyncio.sleep(0.1)
+    for message in messages:
         console.print(f"  SMS to {message['to']}: {message['text']}")
 
 

@@ -155,12 +155,18 @@ async def test_paid_bill_is_matched_against_payflow_dev(tmp_path: Path) -> None:
 async def test_payflow_demo_drives_both_flows(tmp_path: Path) -> None:
     async with dev_stack(tmp_path, "gateway") as manifest:
         demo = await asyncio.create_subprocess_exec(
-            PAYFLOW, "demo", f"--manifest={tmp_path / 'data' / 'dev.json'}", cwd=tmp_path,
-            env=os.environ | {"COLUMNS": "200"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            PAYFLOW,
+            "demo",
+            f"--manifest={tmp_path / 'data' / 'dev.json'}",
+            cwd=tmp_path,
+            env=os.environ | {"COLUMNS": "200"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await asyncio.wait_for(demo.communicate(), 60)
         text = output.decode()
         assert demo.returncode == 0, text
         assert "flow A: 1 CREATED → 2 POSTED → 3 ASSIGNED → 4 RECEIVED → 5 MATCHED" in text
-        assert "paid successfully" in text and '"eventType": "case_settled"' in text
+        assert text.count("SMS to 0681333045") == 3 and "paid successfully" in text
+        assert '"eventType": "case_settled"' in text
         assert '"settlementType": "SETTLED_WITH_EMAIL"' in text and manifest["cn_mode"] == "gateway"
