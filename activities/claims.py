@@ -4,22 +4,34 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.webhooks import EventRelay
 from domain.claim_flow import CaseChangeWrite, CaseCreation, RevisionCancel, SettlementWrite
 from store import claims
 from store.db import SessionFactory
 
 
 class ClaimActivities:
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, relay: EventRelay) -> None:
         self._sessions = sessions
+        self._relay = relay
+
+    async def _published(self, case_id: str) -> None:
+        """Start the webhook deliveries of the events this write appended."""
+        case = await claims.case_by_id(self._sessions, case_id)
+        if case is not None:
+            await self._relay.relay(case.tenant)
 
     @activity.defn
     async def create_case(self, creation: CaseCreation) -> int:
-        return await claims.create_case(self._sessions, creation.case, creation.correlation_id, creation.at)
+        event_id = await claims.create_case(
+            self._sessions, creation.case, creation.correlation_id, creation.at
+        )
+        await self._relay.relay(creation.case.tenant)
+        return event_id
 
     @activity.defn
     async def record_settlement(self, write: SettlementWrite) -> tuple[str, list[int]]:
-        return await claims.record_settlement(
+        recorded = await claims.record_settlement(
             self._sessions,
             write.case_id,
             write.revision_no,
@@ -28,10 +40,12 @@ class ClaimActivities:
             write.at,
             write.changed_by,
         )
+        await self._published(write.case_id)
+        return recorded
 
     @activity.defn
     async def record_case_change(self, write: CaseChangeWrite) -> int:
-        return await claims.record_case_change(
+        event_id = await claims.record_case_change(
             self._sessions,
             write.case_id,
             write.step,
@@ -42,6 +56,8 @@ class ClaimActivities:
             write.reason,
             write.description,
         )
+        await self._published(write.case_id)
+        return event_id
 
     @activity.defn
     async def cancel_revision(self, cancel: RevisionCancel) -> bool:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.webhooks import EventRelay
 from domain.control_number import with_check_digits
 from domain.intent import PaymentIntentInput, validate_intent
 from domain.money import amount_to_be_paid, transfer_fee
@@ -35,12 +36,24 @@ MAX_CN_DRAWS = 20
 
 class IntentActivities:
     def __init__(
-        self, settings: Settings, sessions: SessionFactory, payments: PaymentStore, registry: RegistryReader
+        self,
+        settings: Settings,
+        sessions: SessionFactory,
+        payments: PaymentStore,
+        registry: RegistryReader,
+        relay: EventRelay,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._payments = payments
         self._registry = registry
+        self._relay = relay
+
+    async def _published(self, payment_id: int) -> None:
+        """Start the webhook deliveries of the events this write appended."""
+        payment = await self._payments.by_id(payment_id)
+        if payment is not None:
+            await self._relay.relay(payment.tenant)
 
     @activity.defn
     async def value_intent(self, request: PaymentIntentInput) -> ValuationResult:
@@ -48,6 +61,7 @@ class IntentActivities:
         existing = await self._payments.by_intent(request.intent_id)
         if existing is None:
             existing = await self._create(request)
+        await self._relay.relay(request.tenant)
         return await self._result(existing)
 
     async def _create(self, request: PaymentIntentInput) -> Payment:
@@ -119,6 +133,7 @@ class IntentActivities:
         """Draw random digits with check digits until one is unique in the store (retry-safe)."""
         payment = await self._payments.by_id(payment_id)
         if payment is not None and payment.control_number:
+            await self._published(payment_id)
             return payment.control_number
         digits = self._settings.cn_length - 2
         for _ in range(MAX_CN_DRAWS):
@@ -126,6 +141,7 @@ class IntentActivities:
             cn = with_check_digits(base)
             outcome = await self._payments.assign_control_number(payment_id, cn)
             if outcome is CNOutcome.ASSIGNED:
+                await self._published(payment_id)
                 return cn
             if outcome is CNOutcome.NOT_FOUND:
                 raise RuntimeError(f"payment {payment_id} not found")
@@ -141,14 +157,17 @@ class IntentActivities:
                 reason="8: Duplicated control number assigned",
                 only_from=[PaymentStatus.CREATED, PaymentStatus.POSTED],
             )
+        await self._published(write.payment_id)
         return outcome.value
 
     @activity.defn
     async def record_receipt(self, write: ReceiptWrite) -> ReceiptResult:
         try:
-            return await record_receipt(self._sessions, write.payment_id, write.report, write.partial)
+            result = await record_receipt(self._sessions, write.payment_id, write.report, write.partial)
         except ReceiptConflict as err:
             raise ApplicationError(str(err), type="ReceiptConflict", non_retryable=True) from err
+        await self._published(write.payment_id)
+        return result
 
     @activity.defn
     async def match_payment(self, request: MatchRequest) -> MatchResult:
@@ -161,6 +180,8 @@ class IntentActivities:
 
     @activity.defn
     async def record_status(self, write: StatusWrite) -> bool:
-        return await self._payments.set_status(
+        changed = await self._payments.set_status(
             write.payment_id, write.status, reason=write.reason, only_from=write.only_from
         )
+        await self._published(write.payment_id)
+        return changed

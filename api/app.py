@@ -13,7 +13,17 @@ from api.auth import TokenService, load_or_create_key
 from api.event_feed import EventFeed
 from api.intent_service import IntentService
 from api.payment_service import PaymentService
-from api.routers import cases, events, gateway, intents, openimis, openimis_payments, settlements, token
+from api.routers import (
+    cases,
+    events,
+    gateway,
+    intents,
+    openimis,
+    openimis_payments,
+    settlements,
+    token,
+    webhooks,
+)
 from payflow.settings import Settings, get_settings
 from payflow.temporal import connect
 from store.db import make_engine, session_factory
@@ -63,6 +73,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(cases.router)
     app.include_router(settlements.router)
     app.include_router(events.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from payflow.cli_webhooks import deliveries_app, endpoints_app
 from payflow.settings import Settings, get_settings
 
 app = typer.Typer(help="payflow: durable payment processes on Temporal.", no_args_is_help=True)
@@ -23,6 +24,8 @@ temporal_app = typer.Typer(help="Temporal cluster set-up.")
 app.add_typer(registry_app, name="registry")
 app.add_typer(clients_app, name="clients")
 app.add_typer(temporal_app, name="temporal")
+app.add_typer(endpoints_app, name="endpoints")
+app.add_typer(deliveries_app, name="deliveries")
 console = Console()
 err = Console(stderr=True)
 
@@ -34,7 +37,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _exit_hard(code: int) -> None:
+def exit_hard(code: int) -> None:
     """Leave without interpreter finalisation (sdk-python #300 can crash it after Temporal use)."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -79,8 +82,8 @@ def run_worker() -> None:
         asyncio.run(_worker(get_settings()))
     except Exception as exc:
         err.print(f"[red]worker stopped:[/red] {exc}")
-        _exit_hard(1)
-    _exit_hard(0)
+        exit_hard(1)
+    exit_hard(0)
 
 
 @app.command()
@@ -144,7 +147,7 @@ def temporal_setup() -> None:
     added, scheduled = asyncio.run(run())
     console.print(f"search attributes added: {', '.join(added) or 'none (all present)'}")
     console.print("reconciliation schedule " + ("created" if scheduled else "already present"))
-    _exit_hard(0)
+    exit_hard(0)
 
 
 @registry_app.command("import")

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     events_hold_s: float = 25.0
     """How long an Events API long-poll holds when there is nothing new."""
     events_retention_days: int = 90
+    webhook_allow_hosts: str = ""
+    """Hosts that may receive webhooks over http or on private addresses (comma-separated)."""
+    webhook_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    """Seconds before each delivery attempt."""
     update_timeout_s: float = 20.0
     """How long the API waits for a workflow to answer an update before it answers 503."""
 
@@ -62,6 +66,10 @@ class Settings(BaseSettings):
     token_ttl_s: int = 3600
 
     data_dir: Path = Path(".payflow")
+
+    @property
+    def webhook_schedule_seconds(self) -> list[int]:
+        return [int(s) for s in self.webhook_schedule.split(",") if s.strip()]
 
     @property
     def fee_policy(self) -> FeePolicy:

@@ -28,18 +28,26 @@ from activities.gateway import GatewayActivities
 from activities.payment_intent import IntentActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.sms import SmsActivities
+from activities.webhooks import EventRelay, WebhookActivities
 from domain.reconciliation import ReconciliationInput
 from payflow.settings import Settings
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
 from store.registry import SqlRegistry
+from store.webhooks import WebhookStore
 from workflows import search_attributes
 from workflows.claim import ClaimWorkflow
 from workflows.payment_intent import PaymentIntentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 DATA_CONVERTER = pydantic_data_converter
-WORKFLOWS: Sequence[type] = (PaymentIntentWorkflow, ReconciliationWorkflow, ClaimWorkflow)
+WORKFLOWS: Sequence[type] = (
+    PaymentIntentWorkflow,
+    ReconciliationWorkflow,
+    ClaimWorkflow,
+    WebhookDeliveryWorkflow,
+)
 RECONCILIATION_SCHEDULE = "payflow-reconciliation"
 
 
@@ -120,11 +128,14 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
     sessions = session_factory(engine)
     payments = PaymentStore(sessions)
     async with httpx.AsyncClient() as http:
-        intents = IntentActivities(settings, sessions, payments, SqlRegistry(sessions))
+        webhook_store = WebhookStore(sessions)
+        relay = EventRelay(settings, webhook_store)
+        webhooks = WebhookActivities(settings, http, webhook_store, relay)
+        intents = IntentActivities(settings, sessions, payments, SqlRegistry(sessions), relay)
         gateway = GatewayActivities(settings, http, payments)
         sms = SmsActivities(settings, http, sessions, payments)
         reconciliation = ReconciliationActivities(settings, http, sessions)
-        claims = ClaimActivities(sessions)
+        claims = ClaimActivities(sessions, relay)
         w = Worker(
             client,
             task_queue=task_queue or settings.task_queue,
@@ -147,6 +158,8 @@ async def worker(client: Client, settings: Settings, task_queue: str | None = No
                 claims.record_settlement,
                 claims.record_case_change,
                 claims.cancel_revision,
+                webhooks.attempt,
+                webhooks.finish_delivery,
             ],
         )
         try:

@@ -10,8 +10,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.payment_events import EVENT_OF_STATUS, payment_event
+from domain.status import PaymentStatus
 from store.db import SessionFactory
-from store.models import Event
+from store.models import Event, Payment, utcnow
 
 
 async def append(s: AsyncSession, tenant: str, dedupe_key: str, payload: dict[str, Any]) -> Event:
@@ -45,3 +47,21 @@ async def latest_ids(sessions: SessionFactory, tenants: set[str]) -> dict[str, i
             .group_by(Event.tenant)
         )
         return {tenant: int(last) for tenant, last in (await s.exec(q)).all() if last is not None}
+
+
+async def publish_payment(s: AsyncSession, payment: Payment, status: PaymentStatus) -> None:
+    """The flow-A event of `status`, if it has one, in the same transaction as the status write."""
+    if status not in EVENT_OF_STATUS or payment.id is None:
+        return
+    payload = payment_event(
+        status,
+        utcnow(),
+        intent_id=payment.intent_id,
+        payment_id=payment.id,
+        control_number=payment.control_number,
+        expected=payment.expected_amount,
+        to_be_paid=payment.amount_to_be_paid,
+        received=payment.received_amount,
+        reason=payment.rejected_reason if status is PaymentStatus.CANCELLED else None,
+    )
+    await append(s, payment.tenant, f"payment:{payment.id}:{EVENT_OF_STATUS[status]}", payload)

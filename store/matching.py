@@ -30,6 +30,7 @@ from domain.registry import Member, PolicyStage, PolicyStatus
 from domain.status import PaymentStatus
 from domain.valuation import policy_period, policy_value
 from store.db import SessionFactory, transaction
+from store.events import publish_payment
 from store.models import (
     Family,
     Insuree,
@@ -83,6 +84,7 @@ async def record_receipt(
         complete = not partial or payment.received_amount >= payment.amount_to_be_paid
         if complete and payment.status in (PaymentStatus.CREATED, PaymentStatus.ASSIGNED):
             payment.status = int(PaymentStatus.RECEIVED)
+            await publish_payment(s, payment, PaymentStatus.RECEIVED)
         payment.updated_at = utcnow()
         s.add(payment)
         return ReceiptResult(received_total=payment.received_amount, complete=complete)
@@ -141,6 +143,7 @@ async def match_payment(
         payment.surplus = surplus
         payment.match_note = result.model_dump_json()
         s.add(payment)
+        await publish_payment(s, payment, PaymentStatus.MATCHED)
         return result
 
 

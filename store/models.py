@@ -270,6 +270,8 @@ class Event(SQLModel, table=True):
     """Who wrote it and why (workflow id + step): a retried activity cannot append twice."""
     payload: str
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    dispatched_at: datetime | None = Field(default=None, index=True)
+    """When its webhook deliveries were started (the outbox relay's mark)."""
 
 
 class ClientKey(SQLModel, table=True):
@@ -289,3 +291,66 @@ class UsedAssertion(SQLModel, table=True):
     jti: str = Field(primary_key=True, max_length=255)
     client_id: str
     expires_at: datetime
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A tenant's webhook receiver, optionally behind the customer's own OAuth2 (Scalepoint's push)."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant: str = Field(index=True)
+    url: str
+    description: str = ""
+    event_types: str = ""  # comma-separated; empty: every event
+    enabled: bool = True
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None
+    """Start of the current run of failed attempts; five days of it disable the endpoint."""
+    oauth_token_url: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_scope: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EndpointSecret(SQLModel, table=True):
+    """Signing secrets: the current one (no expiry) and, after a rotation, the previous for 24 h."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: str = Field(foreign_key="webhookendpoint.id", index=True)
+    secret: str
+    expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One event to one endpoint; its workflow is `delivery-<event id>-<endpoint id>`."""
+
+    __table_args__ = (UniqueConstraint("event_id", "endpoint_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    endpoint_id: str = Field(foreign_key="webhookendpoint.id", index=True)
+    tenant: str = Field(index=True)
+    event_type: str = Field(index=True)
+    status: str = Field(default="pending", index=True)  # pending, succeeded, failed
+    series: int = 1
+    """1 for the first run, +1 for every replay; the webhook-id never changes."""
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("delivery_id", "series", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    series: int
+    number: int
+    at: datetime
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+    response_body: str | None = None

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from domain.intent import PaymentIntentInput
 from domain.status import PaymentStatus
 from store.db import SessionFactory, transaction
+from store.events import publish_payment
 from store.models import Payment, PaymentDetail, PaymentReceipt, utcnow
 
 
@@ -98,6 +99,7 @@ class PaymentStore:
                             basis=valued.basis if valued else None,
                         )
                     )
+                await publish_payment(s, payment, status)
         except IntegrityError:
             # A concurrent retry of the same activity won the insert: return its row.
             found = await self.by_intent(request.intent_id)
@@ -126,7 +128,12 @@ class PaymentStore:
                 .where(col(Payment.id) == payment_id, col(Payment.status).in_([int(x) for x in only_from]))
                 .values(**values)
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            payment = await s.get(Payment, payment_id)
+            assert payment is not None
+            await publish_payment(s, payment, status)
+            return True
 
     async def assign_control_number(self, payment_id: int, control_number: str) -> CNOutcome:
         """Store the control number; a number already held by another payment is a duplicate."""
@@ -152,6 +159,9 @@ class PaymentStore:
                 )
                 if result.rowcount != 1:
                     return CNOutcome.NOT_FOUND
+                payment = await s.get(Payment, payment_id)
+                assert payment is not None
+                await publish_payment(s, payment, PaymentStatus.ASSIGNED)
         except IntegrityError:
             return CNOutcome.DUPLICATE
         return CNOutcome.ASSIGNED

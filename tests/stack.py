@@ -32,6 +32,8 @@ CLIENTS = {
     "other": ("other-tenant", ["payments:write", "payments:read", "gateway"]),
     "claims": ("demo", ["platform-case:write", "platform-case:read", "events"]),
     "claims-other": ("other-tenant", ["platform-case:write", "platform-case:read", "events"]),
+    "support": ("demo", ["support"]),
+    "support-other": ("other-tenant", ["support"]),
 }
 
 

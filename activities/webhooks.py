@@ -1,0 +1,241 @@
+"""Webhook activities: one signed attempt at a time, and the outbox relay that starts deliveries."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone, DeliveryInput
+from domain.webhooks import DISABLE_AFTER, RESPONSE_LIMIT, TIMEOUT_S, retry_after_seconds, signature_header
+from payflow.settings import Settings
+from payflow.ssrf import allowed_hosts, endpoint_problem
+from store.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from store.webhooks import WebhookStore
+
+DELIVERY_WORKFLOW = "WebhookDeliveryWorkflow"
+
+
+def delivery_workflow_id(event_id: int, endpoint_id: str) -> str:
+    return f"delivery-{event_id}-{endpoint_id}"
+
+
+def message_id(event_id: int) -> str:
+    """The webhook-id: one per event, the same across retries, replays and endpoints."""
+    return f"msg_{event_id}"
+
+
+async def start_delivery(
+    client: Client, settings: Settings, delivery: Delivery, *, replay: bool = False
+) -> bool:
+    """Start the delivery's workflow; False when one already ran (or runs) and this is no replay."""
+    assert delivery.id is not None
+    request = DeliveryInput(
+        delivery_id=delivery.id,
+        event_id=delivery.event_id,
+        endpoint_id=delivery.endpoint_id,
+        tenant=delivery.tenant,
+        event_type=delivery.event_type,
+        series=delivery.series,
+        schedule=settings.webhook_schedule_seconds,
+    )
+    try:
+        await client.start_workflow(
+            DELIVERY_WORKFLOW,
+            request,
+            id=delivery_workflow_id(delivery.event_id, delivery.endpoint_id),
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
+            if replay
+            else WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"{delivery.event_type} → {delivery.endpoint_id}",
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
+class EventRelay:
+    """After an activity appends events, start their deliveries (the outbox relay).
+
+    Safe to repeat: delivery rows are unique per (event, endpoint) and each workflow id starts once.
+    """
+
+    def __init__(self, settings: Settings, store: WebhookStore) -> None:
+        self._settings = settings
+        self._store = store
+
+    async def relay(self, tenant: str, client: Client | None = None) -> int:
+        """Start deliveries for the tenant's undispatched events (the activity's client by default)."""
+        started = 0
+        client = client or activity.client()
+        for event in await self._store.undispatched(tenant):
+            for delivery in await self._store.ensure_deliveries(event):
+                started += await start_delivery(client, self._settings, delivery)
+            assert event.id is not None
+            await self._store.mark_dispatched(event.id)
+        return started
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float
+
+
+class WebhookActivities:
+    def __init__(
+        self, settings: Settings, http: httpx.AsyncClient, store: WebhookStore, relay: EventRelay
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._store = store
+        self._relay = relay
+        self._tokens: dict[str, _Token] = {}
+
+    @activity.defn
+    async def attempt(self, request: AttemptRequest) -> AttemptOutcome:
+        """One signed POST, logged once; a retried activity answers with the logged outcome."""
+        logged = await self._store.attempt(request.delivery_id, request.series, request.number)
+        if logged is not None:
+            return _outcome_of(logged)
+        delivery = await self._store.delivery(request.delivery_id)
+        assert delivery is not None
+        endpoint = await self._store.endpoint(delivery.endpoint_id)
+        event = await self._store.event(delivery.event_id)
+        assert endpoint is not None and event is not None
+        if not endpoint.enabled:
+            outcome = AttemptOutcome(
+                result="disabled", error=f"endpoint disabled: {endpoint.disabled_reason}"
+            )
+            await self._log(request, outcome, None, None)
+            return outcome
+        started = time.monotonic()
+        response = None
+        try:
+            response = await self._send(endpoint, event, request.at)
+            outcome = _classify(response)
+        except (httpx.HTTPError, BlockedUrl, OAuthFailure) as err:
+            outcome = AttemptOutcome(result="failed", error=f"{type(err).__name__}: {err}"[:500])
+        latency = int((time.monotonic() - started) * 1000)
+        await self._log(
+            request, outcome, latency, response.text[:RESPONSE_LIMIT] if response is not None else None
+        )
+        return await self._account(endpoint, outcome, request.at)
+
+    async def _send(self, endpoint: WebhookEndpoint, event: Event, at: datetime) -> httpx.Response:
+        problem = await endpoint_problem(endpoint.url, allowed_hosts(self._settings.webhook_allow_hosts))
+        if problem is not None:
+            raise BlockedUrl(problem)
+        body = json.dumps(
+            {
+                "id": f"_{event.id}",
+                "type": event.type,
+                "timestamp": event.created_at.isoformat(),
+                "data": json.loads(event.payload),
+            }
+        ).encode()
+        assert event.id is not None
+        timestamp = int(time.time())  # receivers check it against their clock (±5 min), so real time
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "payflow-webhooks/1",
+            "webhook-id": message_id(event.id),
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(
+                message_id(event.id), timestamp, body, await self._store.signing_secrets(endpoint.id, at)
+            ),
+        }
+        if endpoint.oauth_token_url:
+            headers["authorization"] = f"Bearer {await self._token(endpoint)}"
+        return await self._http.post(
+            endpoint.url, content=body, headers=headers, timeout=TIMEOUT_S, follow_redirects=False
+        )
+
+    async def _token(self, endpoint: WebhookEndpoint) -> str:
+        """The customer's token for its endpoint (client credentials), cached until it expires."""
+        cached = self._tokens.get(endpoint.id)
+        if cached is not None and cached.expires > time.monotonic() + 30:
+            return cached.value
+        data = {"grant_type": "client_credentials"} | (
+            {"scope": endpoint.oauth_scope} if endpoint.oauth_scope else {}
+        )
+        response = await self._http.post(
+            endpoint.oauth_token_url or "",
+            data=data,
+            timeout=TIMEOUT_S,
+            auth=(endpoint.oauth_client_id or "", endpoint.oauth_client_secret or ""),
+        )
+        if response.status_code != 200 or "access_token" not in response.text:
+            raise OAuthFailure(f"token endpoint answered {response.status_code}")
+        token = response.json()
+        self._tokens[endpoint.id] = _Token(
+            token["access_token"], time.monotonic() + float(token.get("expires_in", 300))
+        )
+        return str(token["access_token"])
+
+    async def _log(
+        self, request: AttemptRequest, outcome: AttemptOutcome, latency: int | None, body: str | None
+    ) -> None:
+        await self._store.record_attempt(
+            DeliveryAttempt(
+                delivery_id=request.delivery_id,
+                series=request.series,
+                number=request.number,
+                at=request.at,
+                status_code=outcome.status_code,
+                latency_ms=latency,
+                error=outcome.error,
+                response_body=body,
+            )
+        )
+
+    async def _account(
+        self, endpoint: WebhookEndpoint, outcome: AttemptOutcome, at: datetime
+    ) -> AttemptOutcome:
+        """Endpoint health: 410 disables at once; five days of nothing but failures disable too."""
+        failing_since = await self._store.note_outcome(endpoint.id, outcome.result == "succeeded", at)
+        reason = None
+        if outcome.result == "gone":
+            reason = "the endpoint answered 410 Gone"
+        elif failing_since is not None and at - failing_since >= DISABLE_AFTER:
+            reason = f"every attempt failed since {failing_since.isoformat()}"
+            outcome = outcome.model_copy(update={"result": "disabled"})
+        if reason is not None and await self._store.disable(endpoint.id, reason, at):
+            await self._relay.relay(endpoint.tenant)  # endpoint.disabled to the tenant's other endpoints
+        return outcome
+
+    @activity.defn
+    async def finish_delivery(self, done: DeliveryDone) -> None:
+        await self._store.finish(done.delivery_id, done.series, done.status)
+
+
+class BlockedUrl(Exception):
+    pass
+
+
+class OAuthFailure(Exception):
+    pass
+
+
+def _classify(response: httpx.Response) -> AttemptOutcome:
+    code = response.status_code
+    if 200 <= code < 300:
+        return AttemptOutcome(result="succeeded", status_code=code)
+    retry_after = retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None
+    result = "gone" if code == 410 else "failed"
+    return AttemptOutcome(result=result, status_code=code, retry_after=retry_after, error=f"HTTP {code}")
+
+
+def _outcome_of(logged: DeliveryAttempt) -> AttemptOutcome:
+    code = logged.status_code
+    if code is not None and 200 <= code < 300:
+        return AttemptOutcome(result="succeeded", status_code=code)
+    return AttemptOutcome(result="gone" if code == 410 else "failed", status_code=code, error=logged.error)

@@ -1,0 +1,40 @@
+"""Messages of WebhookDeliveryWorkflow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from domain.webhooks import DEFAULT_SCHEDULE
+
+
+class DeliveryInput(BaseModel):
+    delivery_id: int
+    event_id: int
+    endpoint_id: str
+    tenant: str
+    event_type: str
+    series: int = 1
+    schedule: list[int] = list(DEFAULT_SCHEDULE)
+
+
+class AttemptRequest(BaseModel):
+    delivery_id: int
+    series: int
+    number: int
+    at: datetime
+    """Workflow time of the attempt: the five-day failure rule runs on it, so it is replay-safe."""
+
+
+class AttemptOutcome(BaseModel):
+    result: str  # succeeded, failed, gone (410: endpoint disabled), disabled (endpoint disabled)
+    status_code: int | None = None
+    retry_after: float | None = None
+    error: str | None = None
+
+
+class DeliveryDone(BaseModel):
+    delivery_id: int
+    series: int
+    status: str

@@ -1,0 +1,69 @@
+"""WebhookDeliveryWorkflow: one event to one endpoint, attempts on durable timers until one succeeds.
+
+Attempts follow the schedule (0 s, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h by default) with ±20 %
+jitter from `workflow.random()`; a receiver's Retry-After (429/503) pushes the next attempt back.
+Exhausted, the delivery is `failed` (the dead letter); a replay starts a new run with a new series.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.webhooks import WebhookActivities
+    from domain.delivery_flow import AttemptRequest, DeliveryDone, DeliveryInput
+    from domain.webhooks import next_delay
+    from workflows import search_attributes as sa
+
+CALL = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
+}
+
+
+@workflow.defn
+class WebhookDeliveryWorkflow:
+    @workflow.run
+    async def run(self, request: DeliveryInput) -> str:
+        workflow.upsert_search_attributes(
+            [
+                sa.TENANT.value_set(request.tenant),
+                sa.ENDPOINT_ID.value_set(request.endpoint_id),
+                sa.DELIVERY_STATUS.value_set("pending"),
+            ]
+        )
+        status, retry_after, number = "failed", None, 0
+        while (
+            delay := next_delay(request.schedule, number + 1, workflow.random().random(), retry_after)
+        ) is not None:
+            number += 1
+            if delay > timedelta(0):
+                await workflow.sleep(delay, summary=f"attempt {number} of {len(request.schedule)}")
+            outcome = await workflow.execute_activity_method(
+                WebhookActivities.attempt,
+                AttemptRequest(
+                    delivery_id=request.delivery_id, series=request.series, number=number, at=workflow.now()
+                ),
+                summary=f"attempt {number}",
+                **CALL,
+            )
+            workflow.set_current_details(
+                f"attempt {number}: {outcome.result} {outcome.status_code or outcome.error or ''}"
+            )
+            if outcome.result == "succeeded":
+                status = "succeeded"
+                break
+            if outcome.result in ("gone", "disabled"):
+                break
+            retry_after = outcome.retry_after
+        await workflow.execute_activity_method(
+            WebhookActivities.finish_delivery,
+            DeliveryDone(delivery_id=request.delivery_id, series=request.series, status=status),
+            summary=f"delivery {status}",
+            **CALL,
+        )
+        workflow.upsert_search_attributes([sa.DELIVERY_STATUS.value_set(status)])
+        return status
