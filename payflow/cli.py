@@ -51,6 +51,7 @@ def dev(
     ui_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_UI_PORT")] = 8233,
     gateway_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_GATEWAY_PORT")] = 8100,
     sms_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_SMS_PORT")] = 8200,
+    receiver_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_RECEIVER_PORT")] = 8300,
     data_dir: Annotated[Path, typer.Option(envvar="PAYFLOW_DEV_DATA_DIR")] = Path(".payflow"),
     cn_mode: Annotated[str, typer.Option(envvar="PAYFLOW_CN_MODE", help="gateway or internal")] = "gateway",
 ) -> None:
@@ -59,7 +60,7 @@ def dev(
 
     if cn_mode not in ("gateway", "internal"):
         _fail("--cn-mode must be 'gateway' or 'internal'")
-    main(data_dir, DevPorts(api_port, temporal_port, ui_port, gateway_port, sms_port), cn_mode)
+    main(data_dir, DevPorts(api_port, temporal_port, ui_port, gateway_port, sms_port, receiver_port), cn_mode)
 
 
 async def _worker(settings: Settings) -> None:

@@ -17,6 +17,7 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,11 @@ from api.app import create_app
 from payflow.servers import serve
 from payflow.settings import Settings
 from payflow.temporal import DATA_CONVERTER, dev_server_flags, ensure_reconciliation_schedule, worker
-from simulators import gateway, sms
+from simulators import gateway, receiver, sms
 from store.clients import ClientStore
 from store.db import make_engine, migrate, session_factory
 from store.registry_import import RegistryFile, import_registry
+from store.webhooks import WebhookStore, generate_secret
 
 DEMO_REGISTRY = Path(__file__).with_name("data") / "demo-registry.json"
 DEMO_TENANT = "demo"
@@ -51,6 +53,7 @@ class DevPorts:
     ui: int = 8233
     gateway: int = 8100
     sms: int = 8200
+    receiver: int = 8300
 
 
 def temporal_binary() -> str:
@@ -132,7 +135,19 @@ def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str) -> Settings:
         cn_mode=cn_mode,
         jwt_private_key_path=data_dir / "jwt-signing-key.pem",
         data_dir=data_dir,
+        webhook_allow_hosts="127.0.0.1,localhost",
     )
+
+
+async def demo_endpoint(settings: Settings, url: str, known: str | None) -> tuple[str, list[str]]:
+    """The demo tenant's endpoint at the receiver simulator (every event), and its signing secrets."""
+    store = WebhookStore(session_factory(make_engine(settings.database_url)))
+    endpoint = await store.endpoint(known) if known else None
+    if endpoint is None:
+        endpoint = await store.create_endpoint(
+            DEMO_TENANT, url, generate_secret(), description="payflow dev receiver"
+        )
+    return endpoint.id, await store.signing_secrets(endpoint.id, datetime.now(UTC))
 
 
 async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
@@ -144,8 +159,14 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
     sessions = session_factory(make_engine(settings.database_url))
     await import_registry(sessions, RegistryFile.model_validate_json(DEMO_REGISTRY.read_text()))
     manifest_path = data_dir / "dev.json"
-    known = json.loads(manifest_path.read_text()).get("clients", {}) if manifest_path.exists() else {}
-    clients = await demo_clients(settings, known)
+    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    clients = await demo_clients(settings, previous.get("clients", {}))
+    receiver_url = f"http://127.0.0.1:{ports.receiver}"
+    endpoint_id, secrets = await demo_endpoint(
+        settings, f"{receiver_url}/webhooks", previous.get("demo_endpoint")
+    )
+    receiver_app = receiver.create_app()
+    receiver_app.state.sim.secrets.extend(secrets)
 
     temporal = await start_temporal(data_dir, ports)
     stop = asyncio.Event()
@@ -161,6 +182,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
         )
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(serve(sms.create_app(), ports.sms))
+            await stack.enter_async_context(serve(receiver_app, ports.receiver))
             await stack.enter_async_context(serve(gateway.create_app(credentials), ports.gateway))
             await stack.enter_async_context(worker(client, settings))
             await stack.enter_async_context(serve(create_app(settings, client), ports.api))
@@ -171,6 +193,8 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
                 "temporal_ui": f"http://127.0.0.1:{ports.ui}",
                 "gateway_simulator": settings.gateway_url,
                 "sms_simulator": settings.sms_url,
+                "receiver_simulator": receiver_url,
+                "demo_endpoint": endpoint_id,
                 "database": settings.database_url,
                 "cn_mode": cn_mode,
                 "task_queue": settings.task_queue,
@@ -202,6 +226,7 @@ def show(manifest: dict[str, Any], path: Path) -> None:
         "temporal_ui",
         "gateway_simulator",
         "sms_simulator",
+        "receiver_simulator",
         "database",
         "cn_mode",
     ):

@@ -34,7 +34,7 @@ def _port_open(port: int) -> bool:
 @asynccontextmanager
 async def dev_stack(tmp_path: Path, cn_mode: str) -> AsyncIterator[dict[str, Any]]:
     """Start `payflow dev`, yield dev.json once it exists (within 30 s); SIGTERM must stop every child."""
-    ports = {name: free_port() for name in ("api", "temporal", "ui", "gateway", "sms")}
+    ports = {name: free_port() for name in ("api", "temporal", "ui", "gateway", "sms", "receiver")}
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         PAYFLOW,
@@ -170,3 +170,14 @@ async def test_payflow_demo_drives_both_flows(tmp_path: Path) -> None:
         assert text.count("SMS to 0681333045") == 3 and "paid successfully" in text
         assert '"eventType": "case_settled"' in text
         assert '"settlementType": "SETTLED_WITH_EMAIL"' in text and manifest["cn_mode"] == "gateway"
+        async with httpx.AsyncClient() as http:  # the demo endpoint got every event, signed
+            for _ in range(100):
+                received = (await http.get(f"{manifest['receiver_simulator']}/_sim/received")).json()[
+                    "received"
+                ]
+                types = {json.loads(r["body"])["type"] for r in received if r["answered"] == 200}
+                if {"payment.matched", "case_settled"} <= types:
+                    break
+                await asyncio.sleep(0.1)
+        assert {"payment_intent.created", "payment.matched", "case_created", "case_settled"} <= types
+        assert all(r["valid"] for r in received)
