@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from payflow.cli_webhooks import deliveries_app, endpoints_app
+from payflow.output import show_rows
 from payflow.settings import Settings, get_settings
 
 app = typer.Typer(help="payflow: durable payment processes on Temporal.", no_args_is_help=True)
@@ -218,13 +218,7 @@ def clients_list(as_json: JsonFlag = False) -> None:
         }
         for c in rows
     ]
-    if as_json:
-        console.print_json(json.dumps(data))
-        return
-    table = Table("client_id", "name", "tenant", "scopes", "revoked")
-    for c in data:
-        table.add_row(c["client_id"], c["name"], c["tenant"], " ".join(c["scopes"]), str(c["revoked"]))
-    console.print(table)
+    show_rows(data, as_json, "no clients")
 
 
 @clients_app.command("revoke")

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from payflow.output import show_rows
 from payflow.settings import Settings, get_settings
 from store.db import make_engine, migrate, session_factory
 from store.models import Delivery
@@ -85,20 +85,7 @@ def endpoints_list(tenant: str | None = None, as_json: JsonFlag = False) -> None
         }
         for e in rows
     ]
-    if as_json:
-        console.print_json(json.dumps(data))
-        return
-    table = Table("id", "tenant", "url", "event types", "enabled", "disabled because")
-    for e in data:
-        table.add_row(
-            e["id"],
-            e["tenant"],
-            e["url"],
-            e["event_types"] or "all",
-            str(e["enabled"]),
-            e["disabled_reason"] or "",
-        )
-    console.print(table)
+    show_rows(data, as_json, "no endpoints")
 
 
 @endpoints_app.command("rotate-secret")
@@ -167,14 +154,7 @@ def deliveries_list(
             limit=limit,
         )
     )
-    data = _rows(found)
-    if as_json:
-        console.print_json(json.dumps(data))
-        return
-    table = Table(*data[0].keys()) if data else Table("no deliveries match")
-    for row in data:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+    show_rows(_rows(found), as_json, "no deliveries match")
 
 
 @deliveries_app.command("show")
@@ -202,15 +182,7 @@ def deliveries_show(delivery_id: int, as_json: JsonFlag = False) -> None:
         console.print_json(json.dumps(data))
         return
     console.print({k: v for k, v in data.items() if k != "attempt_log"})
-    table = Table("series", "attempt", "at", "status", "latency ms", "error")
-    for a in data["attempt_log"]:  # type: ignore[union-attr]
-        table.add_row(
-            *(
-                str(a[k] if a[k] is not None else "")
-                for k in ("series", "number", "at", "status_code", "latency_ms", "error")
-            )
-        )
-    console.print(table)
+    show_rows(data["attempt_log"], False, "no attempts yet")  # type: ignore[arg-type]
 
 
 @deliveries_app.command("replay")

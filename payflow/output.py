@@ -1,0 +1,33 @@
+"""CLI output: a table for people, JSON (`--json`) for scripts, from the same rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def show_rows(rows: Sequence[dict[str, Any]], as_json: bool, empty: str = "nothing matches") -> None:
+    if as_json:
+        console.print_json(json.dumps(list(rows), default=str))
+        return
+    if not rows:
+        console.print(empty)
+        return
+    table = Table(*rows[0].keys())
+    for row in rows:
+        table.add_row(*(cell(v) for v in row.values()))
+    console.print(table)
