@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -34,7 +35,9 @@ async def test_settle_then_events_api_and_settlement_api(make_stack: StackFactor
         settled = r.json()
         token = settled["revision_token"]
 
+        started = asyncio.get_running_loop().time()
         page = await events(stack)
+        assert asyncio.get_running_loop().time() - started < 1  # the event is there when settle answers
         types = [item["type"] for item in page["data"]]
         assert types == ["case_created", "case_settled", "claim_updated"]
         assert [int(i["id"][1:]) for i in page["data"]] == [

@@ -1,0 +1,91 @@
+"""The `payflow` CLI as an operator uses it: clear messages and exit codes, tables and --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from payflow.dev import DEMO_REGISTRY
+
+PAYFLOW = str(Path(sys.executable).with_name("payflow"))
+
+
+@pytest.fixture
+def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = os.environ | {
+        "PAYFLOW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "PAYFLOW_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+        "COLUMNS": "200",
+    }
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([PAYFLOW, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert (done.returncode == 0) == ok, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stdout + done.stderr
+        return done
+
+    return run
+
+
+def test_registry_and_clients(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        "imported 4 locations, 3 products, 2 officers, 2 families"
+        in cli("registry", "import", str(DEMO_REGISTRY)).stdout
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"families": [{"insurees": [{"chfid": "1", "birth_date": "2000-01-01"}]}]}))
+    assert "must have exactly one head" in cli("registry", "import", str(bad), ok=False).stderr
+    assert "cannot read" in cli("registry", "import", str(tmp_path / "missing.json"), ok=False).stderr
+
+    created = json.loads(
+        cli("clients", "create", "--tenant", "t1", "--scope", "events", "--client-id", "c1", "--json").stdout
+    )
+    assert created["client_id"] == "c1" and created["client_secret"]
+    assert "unknown scope" in cli("clients", "create", "--tenant", "t1", "--scope", "root", ok=False).stderr
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    assert "registered for c1" in cli("clients", "add-key", "c1", str(pem)).stdout
+    assert "not a PEM public key" in cli("clients", "add-key", "c1", str(DEMO_REGISTRY), ok=False).stderr
+    cli("clients", "revoke", "c1")
+    [listed] = json.loads(cli("clients", "list", "--json").stdout)
+    assert (listed["client_id"], listed["revoked"]) == ("c1", True)
+    assert "no client" in cli("clients", "revoke", "nobody", ok=False).stderr
+
+
+def test_endpoints_and_deliveries(cli) -> None:  # type: ignore[no-untyped-def]
+    refused = cli("endpoints", "add", "--tenant", "t1", "--url", "https://10.0.0.7/hook", ok=False)
+    assert "not a public address" in refused.stderr
+    added = json.loads(
+        cli(
+            "endpoints",
+            "add",
+            "--tenant",
+            "t1",
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--event-type",
+            "case_settled",
+            "--json",
+        ).stdout
+    )
+    assert added["secret"].startswith("whsec_")
+    assert "new secret" in cli("endpoints", "rotate-secret", added["id"]).stdout
+    cli("endpoints", "disable", added["id"])
+    [listed] = json.loads(cli("endpoints", "list", "--json").stdout)
+    assert (listed["id"], listed["enabled"], listed["event_types"]) == (added["id"], False, "case_settled")
+    assert "enabled" in cli("endpoints", "enable", added["id"]).stdout
+    assert json.loads(cli("deliveries", "list", "--json").stdout) == []
+    assert "no delivery 7" in cli("deliveries", "show", "7", ok=False).stderr
+    assert "name a delivery" in cli("deliveries", "replay", ok=False).stderr
