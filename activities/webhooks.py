@@ -74,13 +74,15 @@ class EventRelay:
 
     async def relay(self, tenant: str, client: Client | None = None) -> int:
         """Start deliveries for the tenant's undispatched events (the activity's client by default)."""
+        events = await self._store.undispatched(tenant)
+        if not events:
+            return 0
+        endpoints = await self._store.endpoints(tenant)
         started = 0
-        client = client or activity.client()
-        for event in await self._store.undispatched(tenant):
-            for delivery in await self._store.ensure_deliveries(event):
-                started += await start_delivery(client, self._settings, delivery)
-            assert event.id is not None
-            await self._store.mark_dispatched(event.id)
+        for event in events:
+            for delivery in await self._store.ensure_deliveries(event, endpoints):
+                started += await start_delivery(client or activity.client(), self._settings, delivery)
+        await self._store.mark_dispatched([e.id for e in events if e.id is not None])
         return started
 
 

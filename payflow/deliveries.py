@@ -28,14 +28,27 @@ class ReplayReport:
     """Deliveries whose workflow is still running: replaying them would race their own attempts."""
 
 
+FINISHING_S = 5.0
+
+
 async def running(client: Client, delivery: Delivery) -> bool:
+    """Is the delivery still being attempted? One recorded as finished gets a moment to close."""
     handle = client.get_workflow_handle(delivery_workflow_id(delivery.event_id, delivery.endpoint_id))
     try:
-        return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return False
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return False
         raise
+    if delivery.status == "pending":
+        return True
+    try:  # its last activity recorded the outcome; the workflow closes right after
+        async with asyncio.timeout(FINISHING_S):
+            await handle.result()
+    except TimeoutError:
+        return True
+    return False
 
 
 async def replay(client: Client, settings: Settings, store: WebhookStore, delivery: Delivery) -> bool:

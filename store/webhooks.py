@@ -141,29 +141,37 @@ class WebhookStore:
             q = select(Event).where(Event.tenant == tenant, col(Event.dispatched_at).is_(None))
             return list((await s.exec(q.order_by(col(Event.id)).limit(limit))).all())
 
-    async def ensure_deliveries(self, event: Event) -> list[Delivery]:
-        """A delivery for every enabled endpoint of the tenant that takes this event type."""
+    async def ensure_deliveries(self, event: Event, endpoints: Sequence[WebhookEndpoint]) -> list[Delivery]:
+        """A delivery for every enabled endpoint (of the event's tenant) that takes this event type."""
         assert event.id is not None
-        for endpoint in await self.endpoints(event.tenant):
-            if endpoint.enabled and matches(event.type, [t for t in endpoint.event_types.split(",") if t]):
-                try:
-                    async with transaction(self._sessions) as s:
-                        s.add(
-                            Delivery(
-                                event_id=event.id,
-                                endpoint_id=endpoint.id,
-                                tenant=event.tenant,
-                                event_type=event.type,
-                            )
+        takers = [
+            e
+            for e in endpoints
+            if e.enabled and matches(event.type, [t for t in e.event_types.split(",") if t])
+        ]
+        if not takers:
+            return []
+        for endpoint in takers:
+            try:
+                async with transaction(self._sessions) as s:
+                    s.add(
+                        Delivery(
+                            event_id=event.id,
+                            endpoint_id=endpoint.id,
+                            tenant=event.tenant,
+                            event_type=event.type,
                         )
-                except IntegrityError:
-                    pass  # an earlier relay of this event made it
+                    )
+            except IntegrityError:
+                pass  # an earlier relay of this event made it
         async with self._sessions() as s:
             return list((await s.exec(select(Delivery).where(Delivery.event_id == event.id))).all())
 
-    async def mark_dispatched(self, event_id: int) -> None:
+    async def mark_dispatched(self, event_ids: Sequence[int]) -> None:
         async with transaction(self._sessions) as s:
-            await s.exec(update(Event).where(col(Event.id) == event_id).values(dispatched_at=utcnow()))
+            await s.exec(
+                update(Event).where(col(Event.id).in_(list(event_ids))).values(dispatched_at=utcnow())
+            )
 
     # --- deliveries and attempts ----------------------------------------------------------------
 
