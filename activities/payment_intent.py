@@ -130,7 +130,8 @@ class IntentActivities:
 
     @activity.defn
     async def assign_internal_control_number(self, payment_id: int) -> str:
-        """Draw random digits with check digits until one is unique in the store (retry-safe)."""
+        """Draw random digits with check digits until one is unique in the store (retry-safe);
+        "" when the payment no longer awaits a number (cancelled meanwhile)."""
         payment = await self._payments.by_id(payment_id)
         if payment is not None and payment.control_number:
             await self._published(payment_id)
@@ -143,6 +144,8 @@ class IntentActivities:
             if outcome is CNOutcome.ASSIGNED:
                 await self._published(payment_id)
                 return cn
+            if outcome is CNOutcome.NOT_AWAITING:
+                return ""
             if outcome is CNOutcome.NOT_FOUND:
                 raise RuntimeError(f"payment {payment_id} not found")
         raise RuntimeError("could not draw a unique control number")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class WebhookActivities:
         self._store = store
         self._relay = relay
         self._tokens: dict[str, _Token] = {}
+        self._token_locks: dict[str, asyncio.Lock] = {}
 
     @activity.defn
     async def attempt(self, request: AttemptRequest) -> AttemptOutcome:
@@ -162,7 +164,12 @@ class WebhookActivities:
         )
 
     async def _token(self, endpoint: WebhookEndpoint) -> str:
-        """The customer's token for its endpoint (client credentials), cached until it expires."""
+        """The customer's token for its endpoint (client credentials), cached until it expires;
+        concurrent deliveries wait for one fetch rather than each fetching its own."""
+        async with self._token_locks.setdefault(endpoint.id, asyncio.Lock()):
+            return await self._fetch_token(endpoint)
+
+    async def _fetch_token(self, endpoint: WebhookEndpoint) -> str:
         cached = self._tokens.get(endpoint.id)
         if cached is not None and cached.expires > time.monotonic() + 30:
             return cached.value

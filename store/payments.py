@@ -29,6 +29,8 @@ class CNOutcome(StrEnum):
     ASSIGNED = "assigned"
     DUPLICATE = "duplicate"
     NOT_FOUND = "not_found"
+    NOT_AWAITING = "not_awaiting"
+    """The payment moved on (cancelled, say) while its number was being drawn or delivered."""
 
 
 class PaymentStore:
@@ -136,7 +138,8 @@ class PaymentStore:
             return True
 
     async def assign_control_number(self, payment_id: int, control_number: str) -> CNOutcome:
-        """Store the control number; a number already held by another payment is a duplicate."""
+        """Store the control number of a payment still awaiting one (1 CREATED or 2 POSTED); a number
+        already held by another payment is a duplicate."""
         async with self._sessions() as s:
             holder = (
                 await s.exec(select(Payment.id).where(Payment.control_number == control_number))
@@ -147,9 +150,10 @@ class PaymentStore:
             return CNOutcome.DUPLICATE
         try:
             async with transaction(self._sessions) as s:
+                awaiting = [int(PaymentStatus.CREATED), int(PaymentStatus.POSTED)]
                 result = await s.exec(
                     update(Payment)
-                    .where(col(Payment.id) == payment_id)
+                    .where(col(Payment.id) == payment_id, col(Payment.status).in_(awaiting))
                     .values(
                         control_number=control_number,
                         status=int(PaymentStatus.ASSIGNED),
@@ -158,7 +162,7 @@ class PaymentStore:
                     )
                 )
                 if result.rowcount != 1:
-                    return CNOutcome.NOT_FOUND
+                    return CNOutcome.NOT_AWAITING if await s.get(Payment, payment_id) else CNOutcome.NOT_FOUND
                 payment = await s.get(Payment, payment_id)
                 assert payment is not None
                 await publish_payment(s, payment, PaymentStatus.ASSIGNED)

@@ -113,10 +113,13 @@ class PaymentIntentWorkflow:
                 summary="generate a control number",
                 **DB_CALL,
             )
-            self._assigned(cn)
+            if cn:  # "" when a cancellation came first
+                self._assigned(cn)
         else:
             await self._request_from_gateway(valued.payment_id)
 
+        if self._state.status is S.CANCELLED:  # cancelled on request before the number came
+            return await self._finish()
         assigned = self._state.status is S.ASSIGNED
         await self._notify(SmsKind.CN_ASSIGNED if assigned else SmsKind.CN_NOT_ASSIGNED)
         if assigned:
@@ -407,6 +410,10 @@ class PaymentIntentWorkflow:
         if outcome == "assigned":
             self._assigned(receipt.control_number)
             return ControlNumberResult(outcome=outcome, status=S.ASSIGNED)
+        if outcome != "duplicate":  # cancelled while the gateway was issuing it
+            assert self._state.status is not None
+            message = "the intent no longer awaits a control number"
+            return ControlNumberResult(outcome="refused", status=self._state.status, message=message)
         reason = "8: Duplicated control number assigned"
         self._advance(S.FAILED_CONTROL_NUMBER, reason)  # store_control_number recorded it
         return ControlNumberResult(outcome="duplicate", status=S.FAILED_CONTROL_NUMBER, message=reason)

@@ -136,6 +136,8 @@ async def gateway_control_number(
     except (WorkflowUpdateFailedError, RPCError) as err:
         detail = str(getattr(err, "cause", None) or err)
         raise ApiError(409, "not_awaiting_control_number", detail) from err
+    if result.outcome == "refused":
+        raise ApiError(409, "not_awaiting_control_number", result.message)
     if result.outcome == "duplicate":
         raise ApiError(409, "duplicate_control_number", "This control number is held by another payment.")
     return ControlNumberOutcome(outcome=result.outcome, status=int(result.status))

@@ -174,6 +174,8 @@ async def get_req_control_number(
         )
     except (WorkflowUpdateFailedError, RPCError):
         return _error(CN_FAILED)
+    if result.outcome == "refused":  # the intent was cancelled meanwhile
+        return _error(CN_FAILED)
     if result.outcome == "duplicate":
         return _error(CN_DUPLICATE)
     return Response(status_code=200)

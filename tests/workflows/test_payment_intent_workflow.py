@@ -122,3 +122,21 @@ async def test_value_intent_is_idempotent_under_retry(time_env: WorkflowEnvironm
         )
         assert first.payment_id == second.payment_id
         assert first.control_number == second.control_number
+
+
+async def test_cancel_while_the_control_number_is_drawn(dev_env: WorkflowEnvironment, db_url: str) -> None:
+    """A cancel accepted before the number lands wins: the intent stays cancelled, no number, no SMS."""
+    from domain.payment_flow import CancelRequest
+
+    async with harness(dev_env.client, db_url) as h:
+        for _ in range(5):  # the race is short: try a few times to land inside it
+            handle = await h.start(CNMode.INTERNAL)
+            try:
+                await handle.execute_update(PaymentIntentWorkflow.cancel, CancelRequest())
+            except WorkflowUpdateFailedError:
+                continue  # the number came first; that order is covered elsewhere
+            state = await handle.result()
+            payment = await _payment(db_url, state.payment_id)
+            assert state.status is S.CANCELLED and payment.status == 0
+            assert payment.control_number is None or state.control_number == payment.control_number
+            assert [t.status for t in state.timeline][-1] is S.CANCELLED
