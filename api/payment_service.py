@@ -100,6 +100,9 @@ class PaymentService:
 
     async def _receive(self, principal: Principal, n: Notification) -> PaymentOutcome:
         report = n.report
+        earlier = await self._payments.receipt_payment_id(report.transaction_id)
+        if earlier is not None:  # this gateway transaction was recorded already
+            return PaymentOutcome(5, earlier)
         if report.control_number:
             payment = await self._payments.by_control_number(report.control_number)
             if payment is None or payment.tenant != principal.tenant:
@@ -108,12 +111,10 @@ class PaymentService:
                 await self._intents.update(payment.intent_id, PaymentIntentWorkflow.record_payment, report)
             except WorkflowUpdateFailedError as err:
                 return PaymentOutcome(_rejection_code(err), payment.id, payment.intent_id)
-            except RPCError:  # the intent's workflow is closed: the bill is no longer payable
-                return PaymentOutcome(3, payment.id, payment.intent_id)
+            except RPCError:  # the intent's workflow is closed: paid already (5), or no longer payable (3)
+                paid = payment.status in (PaymentStatus.RECEIVED, PaymentStatus.MATCHED)
+                return PaymentOutcome(5 if paid else 3, payment.id, payment.intent_id)
             return PaymentOutcome(0, payment.id, payment.intent_id)
-        earlier = await self._payments.receipt_payment_id(report.transaction_id)
-        if earlier is not None:
-            return PaymentOutcome(5, earlier)
         request = self._intent_for(principal, n)
         facts = await self._registry.intent_facts(request)
         line = facts.lines[0].facts

@@ -26,7 +26,7 @@ from rich.table import Table
 from temporalio.client import Client
 
 from api.app import create_app
-from payflow.servers import serve
+from payflow.servers import PortBusy, serve
 from payflow.settings import Settings
 from payflow.temporal import DATA_CONVERTER, dev_server_flags, ensure_reconciliation_schedule, worker
 from simulators import gateway, receiver, sms
@@ -246,8 +246,9 @@ def main(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
     code = 0
     try:
         asyncio.run(run_dev(data_dir, ports, cn_mode))
-    except SystemExit as exit_:
-        console.print(f"[red]{exit_}[/red]")
+    except (SystemExit, PortBusy) as exit_:
+        hint = " (choose others with --api-port, --ui-port, …)" if isinstance(exit_, PortBusy) else ""
+        console.print(f"[red]{exit_}{hint}[/red]")
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()

@@ -162,7 +162,12 @@ class PaymentStore:
                     )
                 )
                 if result.rowcount != 1:
-                    return CNOutcome.NOT_AWAITING if await s.get(Payment, payment_id) else CNOutcome.NOT_FOUND
+                    current = await s.get(Payment, payment_id)
+                    if current is None:
+                        return CNOutcome.NOT_FOUND
+                    # a concurrent retry of this same write got there first
+                    same = current.control_number == control_number
+                    return CNOutcome.ASSIGNED if same else CNOutcome.NOT_AWAITING
                 payment = await s.get(Payment, payment_id)
                 assert payment is not None
                 await publish_payment(s, payment, PaymentStatus.ASSIGNED)

@@ -439,9 +439,11 @@ class PaymentIntentWorkflow:
     # --- state ----------------------------------------------------------------------------------
 
     def _assigned(self, control_number: str) -> None:
+        """The number arrived; a cancellation that got in first keeps the intent cancelled."""
         self._state.control_number = control_number
         workflow.upsert_search_attributes([sa.CONTROL_NUMBER.value_set(control_number)])
-        self._advance(S.ASSIGNED)
+        if self._state.status in (S.CREATED, S.POSTED):
+            self._advance(S.ASSIGNED)
 
     async def _fail(self, status: PaymentStatus, reason: str, *, only_from: list[PaymentStatus]) -> None:
         if await self._write(status, reason, only_from=only_from):
