@@ -109,7 +109,7 @@ class WebhookActivities:
         """One signed POST, logged once; a retried activity answers with the logged outcome."""
         logged = await self._store.attempt(request.delivery_id, request.series, request.number)
         if logged is not None:
-            return _outcome_of(logged)
+            return _outcome(logged.status_code, logged.error)
         delivery = await self._store.delivery(request.delivery_id)
         assert delivery is not None
         endpoint = await self._store.endpoint(delivery.endpoint_id)
@@ -234,17 +234,16 @@ class OAuthFailure(Exception):
     pass
 
 
-def _classify(response: httpx.Response) -> AttemptOutcome:
-    code = response.status_code
-    if 200 <= code < 300:
-        return AttemptOutcome(result="succeeded", status_code=code)
-    retry_after = retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None
-    result = "gone" if code == 410 else "failed"
-    return AttemptOutcome(result=result, status_code=code, retry_after=retry_after, error=f"HTTP {code}")
-
-
-def _outcome_of(logged: DeliveryAttempt) -> AttemptOutcome:
-    code = logged.status_code
+def _outcome(code: int | None, error: str | None, retry_after: float | None = None) -> AttemptOutcome:
+    """What a receiver's status means: 2xx delivered, 410 gone for good, anything else a failure."""
     if code is not None and 200 <= code < 300:
         return AttemptOutcome(result="succeeded", status_code=code)
-    return AttemptOutcome(result="gone" if code == 410 else "failed", status_code=code, error=logged.error)
+    return AttemptOutcome(
+        result="gone" if code == 410 else "failed", status_code=code, retry_after=retry_after, error=error
+    )
+
+
+def _classify(response: httpx.Response) -> AttemptOutcome:
+    code = response.status_code
+    retry_after = retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None
+    return _outcome(code, f"HTTP {code}", retry_after)

@@ -154,8 +154,7 @@ def temporal_setup() -> None:
 @registry_app.command("import")
 def registry_import(file: Path) -> None:
     """Load registry JSON (locations, products, officers, families with policies)."""
-    from store.db import make_engine, session_factory
-    from store.db import migrate as upgrade
+    from store.db import migrated_sessions
     from store.registry_import import RegistryFile, import_registry
 
     try:
@@ -164,10 +163,8 @@ def registry_import(file: Path) -> None:
         _fail(f"cannot read {file}: {exc.strerror}")
     except ValidationError as exc:
         _fail(f"{file} is not a registry file:\n{exc}")
-    settings = get_settings()
-    upgrade(settings.database_url)
     try:
-        counts = asyncio.run(import_registry(session_factory(make_engine(settings.database_url)), data))
+        counts = asyncio.run(import_registry(migrated_sessions(get_settings().database_url), data))
     except ValueError as exc:
         _fail(f"{file}: {exc} (nothing was imported)")
     console.print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
@@ -175,12 +172,9 @@ def registry_import(file: Path) -> None:
 
 def _clients():  # type: ignore[no-untyped-def]
     from store.clients import ClientStore
-    from store.db import make_engine, session_factory
-    from store.db import migrate as upgrade
+    from store.db import migrated_sessions
 
-    settings = get_settings()
-    upgrade(settings.database_url)
-    return ClientStore(session_factory(make_engine(settings.database_url)))
+    return ClientStore(migrated_sessions(get_settings().database_url))
 
 
 @clients_app.command("create")
@@ -233,19 +227,14 @@ def clients_add_key(client_id: str, file: Path) -> None:
     """Register a public key (PEM key, PEM certificate or base64 DER certificate) for private_key_jwt;
     a client may hold several, so keys can be rotated without downtime."""
     from store.clients import KeyStore
-    from store.db import make_engine, session_factory
-    from store.db import migrate as upgrade
+    from store.db import migrated_sessions
 
     try:
         material = file.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror}")
-    settings = get_settings()
-    upgrade(settings.database_url)
     try:
-        kid = asyncio.run(
-            KeyStore(session_factory(make_engine(settings.database_url))).add(client_id, material)
-        )
+        kid = asyncio.run(KeyStore(migrated_sessions(get_settings().database_url)).add(client_id, material))
     except ValueError as exc:
         _fail(str(exc))
     console.print(f"key {kid} registered for {client_id}")

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from payflow.output import show_rows
 from payflow.settings import Settings, get_settings
-from store.db import make_engine, migrate, session_factory
+from store.db import migrated_sessions
 from store.models import Delivery
 from store.webhooks import WebhookStore, generate_secret
 
@@ -32,8 +32,7 @@ def _fail(message: str) -> None:
 
 
 def _store(settings: Settings) -> WebhookStore:
-    migrate(settings.database_url)
-    return WebhookStore(session_factory(make_engine(settings.database_url)))
+    return WebhookStore(migrated_sessions(settings.database_url))
 
 
 def _utc(moment: datetime | None) -> datetime | None:

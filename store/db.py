@@ -58,3 +58,9 @@ def alembic_config(url: str) -> Config:
 def migrate(url: str) -> None:
     """Bring the database at `url` to the latest schema (sync; call before the event loop needs it)."""
     command.upgrade(alembic_config(url), "head")
+
+
+def migrated_sessions(url: str) -> SessionFactory:
+    """Sessions on a database brought to the latest schema first: what a CLI command starts with."""
+    migrate(url)
+    return session_factory(make_engine(url))

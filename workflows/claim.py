@@ -7,10 +7,8 @@ update indefinitely and continues as new when its history grows long.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -31,11 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.settlement import ChangedBy, SettlementInput
     from workflows import search_attributes as sa
-
-DB_CALL = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
-}
+    from workflows.activity_options import STORE_CALL
 
 
 def case_workflow_id(tenant: str, case_id: str) -> str:
@@ -60,7 +54,7 @@ class ClaimWorkflow:
                 ClaimActivities.create_case,
                 CaseCreation(case=case, correlation_id=str(workflow.uuid4()), at=workflow.now()),
                 summary="create the case and its case_created event",
-                **DB_CALL,
+                **STORE_CALL,
             )
             self._details()
         await workflow.wait_condition(
@@ -99,7 +93,7 @@ class ClaimWorkflow:
                     ),
                 ),
                 summary=f"record settlement revision {number}",
-                **DB_CALL,
+                **STORE_CALL,
             )
             self._state.revisions.append(RevisionInfo(revision_no=number, token=token))
             self._state.closed = doc.close
@@ -134,7 +128,7 @@ class ClaimWorkflow:
                 ClaimActivities.cancel_revision,
                 RevisionCancel(case_id=self._state.case.uuid, token=request.revision_token),
                 summary=f"cancel revision {revision.revision_no}",
-                **DB_CALL,
+                **STORE_CALL,
             )
             revision.status = "CANCELLED"
             self._details()
@@ -165,7 +159,7 @@ class ClaimWorkflow:
                     description=description,  # type: ignore[arg-type]
                 ),
                 summary=change,
-                **DB_CALL,
+                **STORE_CALL,
             )
             self._state.closed = change == "CaseClosed"
             self._details()

@@ -41,12 +41,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.sms import SmsKind
     from domain.status import PaymentStatus
     from workflows import search_attributes as sa
+    from workflows.activity_options import STORE_CALL
 
 S = PaymentStatus
-DB_CALL = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
-}
 GATEWAY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20))
 SMS_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=5
@@ -87,7 +84,7 @@ class PaymentIntentWorkflow:
             ]
         )
         valued = await workflow.execute_activity_method(
-            IntentActivities.value_intent, request, summary="validate and value the intent", **DB_CALL
+            IntentActivities.value_intent, request, summary="validate and value the intent", **STORE_CALL
         )
         self._state.payment_id = valued.payment_id
         self._state.lines = valued.lines
@@ -111,7 +108,7 @@ class PaymentIntentWorkflow:
                 IntentActivities.assign_internal_control_number,
                 valued.payment_id,
                 summary="generate a control number",
-                **DB_CALL,
+                **STORE_CALL,
             )
             if cn:  # "" when a cancellation came first
                 self._assigned(cn)
@@ -206,7 +203,7 @@ class PaymentIntentWorkflow:
             IntentActivities.record_receipt,
             ReceiptWrite(payment_id=self._state.payment_id, report=report, partial=partial),
             summary=f"record payment {report.transaction_id}",
-            **DB_CALL,
+            **STORE_CALL,
         )
         self._state.received_amount = result.received_total
         self._state.transactions.append(report.transaction_id)
@@ -231,7 +228,7 @@ class PaymentIntentWorkflow:
                     IntentActivities.match_payment,
                     MatchRequest(payment_id=self._state.payment_id, paid_on=self._state.paid_on),
                     summary="match the payment to its policies",
-                    **DB_CALL,
+                    **STORE_CALL,
                 )
                 self._match_attempts += 1
                 self._state.match = result
@@ -405,7 +402,7 @@ class PaymentIntentWorkflow:
             IntentActivities.store_control_number,
             ControlNumberWrite(payment_id=self._state.payment_id, control_number=receipt.control_number),
             summary="store the control number",
-            **DB_CALL,
+            **STORE_CALL,
         )
         if outcome == "assigned":
             self._assigned(receipt.control_number)
@@ -457,7 +454,7 @@ class PaymentIntentWorkflow:
             IntentActivities.record_status,
             StatusWrite(payment_id=self._state.payment_id, status=status, only_from=only_from, reason=reason),
             summary=f"record status {status.name}",
-            **DB_CALL,
+            **STORE_CALL,
         )
 
     def _advance(self, status: PaymentStatus, note: str | None = None) -> None:
