@@ -39,6 +39,7 @@ class ClaimActivities:
             write.correlation_id,
             write.at,
             write.changed_by,
+            write.idempotency_key,
         )
         await self._published(write.case_id)
         return recorded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from temporalio import activity
 
+from domain.errors import NotFound
 from domain.payment_flow import BillAck, BillRequest, CancelOutcome
 from domain.status import PaymentStatus
 from payflow.settings import Settings
@@ -27,7 +28,7 @@ class GatewayActivities:
         """
         payment = await self._payments.by_id(bill.payment_id)
         if payment is None:
-            raise RuntimeError(f"payment {bill.payment_id} not found")
+            raise NotFound(f"payment {bill.payment_id} not found")
         details = await self._payments.details(bill.payment_id)
         body = {
             "bill_id": str(payment.id),

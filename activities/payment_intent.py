@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.webhooks import EventRelay
 from domain.control_number import with_check_digits
+from domain.errors import NotFound
 from domain.intent import PaymentIntentInput, validate_intent
 from domain.money import amount_to_be_paid, transfer_fee
 from domain.payment_flow import (
@@ -145,10 +146,12 @@ class IntentActivities:
                 await self._published(payment_id)
                 return cn
             if outcome is CNOutcome.NOT_AWAITING:
-                return ""
+                # an overlapping attempt of this activity may have stored its number first: that one wins
+                current = await self._payments.by_id(payment_id)
+                return current.control_number or "" if current is not None else ""
             if outcome is CNOutcome.NOT_FOUND:
-                raise RuntimeError(f"payment {payment_id} not found")
-        raise RuntimeError("could not draw a unique control number")
+                raise NotFound(f"payment {payment_id} not found")
+        raise RuntimeError("could not draw a unique control number")  # retried: a fresh set of draws
 
     @activity.defn
     async def store_control_number(self, write: ControlNumberWrite) -> str:

@@ -48,6 +48,11 @@ class ReconciliationActivities:
         return await compare(self._sessions, statement)
 
     @activity.defn
+    async def reconcile_statement(self, day: date) -> Comparison:
+        """Fetch and compare in one step, so the day's statement never enters workflow history."""
+        return await compare(self._sessions, await self.fetch_statement(day))
+
+    @activity.defn
     async def feed_payment(self, missing: MissingPayment) -> bool:
         """Give the intent's workflow the payment it never heard of; a refusal is an operator issue."""
         from workflows.payment_intent import PaymentIntentWorkflow  # workflows import activities
@@ -65,7 +70,10 @@ class ReconciliationActivities:
         )
         handle = activity.client().get_workflow_handle(f"payment-intent-{missing.intent_id}")
         try:
-            await handle.execute_update(PaymentIntentWorkflow.record_payment, report)
+            # One update id per transaction: a retried activity joins the first update, not a refusal.
+            await handle.execute_update(
+                PaymentIntentWorkflow.record_payment, report, id=f"record-payment-{line.transaction_id}"
+            )
         except WorkflowUpdateFailedError as err:
             day = activity.info().scheduled_time.date()
             await record_issue(

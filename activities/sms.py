@@ -6,6 +6,7 @@ import httpx
 from sqlmodel import col, select
 from temporalio import activity
 
+from domain.errors import NotFound
 from domain.payment_flow import SmsNotice
 from domain.sms import is_primary, render
 from payflow.settings import Settings
@@ -50,7 +51,7 @@ class SmsActivities:
             return row
         payment = await self._payments.by_id(notice.payment_id)
         if payment is None:
-            raise RuntimeError(f"payment {notice.payment_id} not found")
+            raise NotFound(f"payment {notice.payment_id} not found")
         details = await self._payments.details(notice.payment_id)
         primary = is_primary(payment.language, self._settings.primary_languages)
         location = await self._location_name(details[0].product_code) if details else ""

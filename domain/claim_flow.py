@@ -13,6 +13,8 @@ class RevisionInfo(BaseModel):
     revision_no: int
     token: str
     status: str = "SETTLED"
+    idempotency_key: str | None = None
+    """The settle update's id: a repeat, even after continue-as-new, answers this revision."""
 
 
 class ClaimState(BaseModel):
@@ -68,6 +70,8 @@ class SettlementWrite(BaseModel):
     correlation_id: str
     at: datetime
     changed_by: ChangedBy
+    idempotency_key: str | None = None
+    """The settle update's id (the client's Idempotency-Key): a repeat finds the first revision."""
 
 
 class CaseChangeWrite(BaseModel):

@@ -162,6 +162,9 @@ class IntentState(BaseModel):
     paid_on: date | None = None
     transactions: list[str] = []
     match: MatchResult | None = None
+    match_attempts: int = 0
+    not_matched_sms: list[datetime] = []
+    """Loop counter and SMS keys of the matching retry: carried over continue-as-new with the rest."""
 
     @property
     def status_name(self) -> str:

@@ -66,7 +66,8 @@ def dev(
 async def _worker(settings: Settings) -> None:
     import signal
 
-    from payflow.temporal import connect, worker
+    from payflow.temporal import connect
+    from payflow.workers import worker
 
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

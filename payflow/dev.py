@@ -28,7 +28,8 @@ from temporalio.client import Client
 from api.app import create_app
 from payflow.servers import PortBusy, serve
 from payflow.settings import Settings
-from payflow.temporal import DATA_CONVERTER, dev_server_flags, ensure_reconciliation_schedule, worker
+from payflow.temporal import DATA_CONVERTER, dev_server_flags, ensure_reconciliation_schedule
+from payflow.workers import worker
 from simulators import gateway, receiver, sms
 from store.clients import ClientStore
 from store.db import make_engine, migrate, session_factory

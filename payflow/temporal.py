@@ -1,12 +1,10 @@
-"""Temporal wiring shared by the API, the worker, the CLI and the tests: converter, client, worker."""
+"""Temporal client wiring shared by the API, the CLI and the tests: converter, connection, search
+attributes, schedules. The worker's wiring (activities and their clients) is in `payflow.workers`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import timedelta
+from collections.abc import Sequence
 
-import httpx
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import (
@@ -21,20 +19,9 @@ from temporalio.client import (
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
 
-from activities.claims import ClaimActivities
-from activities.gateway import GatewayActivities
-from activities.payment_intent import IntentActivities
-from activities.reconciliation import ReconciliationActivities
-from activities.sms import SmsActivities
-from activities.webhooks import EventRelay, WebhookActivities
 from domain.reconciliation import ReconciliationInput
 from payflow.settings import Settings
-from store.db import make_engine, session_factory
-from store.payments import PaymentStore
-from store.registry import SqlRegistry
-from store.webhooks import WebhookStore
 from workflows import search_attributes
 from workflows.claim import ClaimWorkflow
 from workflows.payment_intent import PaymentIntentWorkflow
@@ -119,51 +106,3 @@ async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> 
     except ScheduleAlreadyRunningError:
         return False
     return True
-
-
-@asynccontextmanager
-async def worker(client: Client, settings: Settings, task_queue: str | None = None) -> AsyncIterator[Worker]:
-    """A running worker with every workflow and activity; stops cleanly when the block ends."""
-    engine = make_engine(settings.database_url)
-    sessions = session_factory(engine)
-    payments = PaymentStore(sessions)
-    async with httpx.AsyncClient() as http:
-        webhook_store = WebhookStore(sessions)
-        relay = EventRelay(settings, webhook_store)
-        webhooks = WebhookActivities(settings, http, webhook_store, relay)
-        intents = IntentActivities(settings, sessions, payments, SqlRegistry(sessions), relay)
-        gateway = GatewayActivities(settings, http, payments)
-        sms = SmsActivities(settings, http, sessions, payments)
-        reconciliation = ReconciliationActivities(settings, http, sessions)
-        claims = ClaimActivities(sessions, relay)
-        w = Worker(
-            client,
-            task_queue=task_queue or settings.task_queue,
-            graceful_shutdown_timeout=timedelta(seconds=20),
-            workflows=list(WORKFLOWS),
-            activities=[
-                intents.value_intent,
-                intents.assign_internal_control_number,
-                intents.store_control_number,
-                intents.record_status,
-                intents.record_receipt,
-                intents.match_payment,
-                gateway.cancel_bill,
-                gateway.post_bill,
-                sms.send_sms,
-                reconciliation.fetch_statement,
-                reconciliation.compare_statement,
-                reconciliation.feed_payment,
-                claims.create_case,
-                claims.record_settlement,
-                claims.record_case_change,
-                claims.cancel_revision,
-                webhooks.attempt,
-                webhooks.finish_delivery,
-            ],
-        )
-        try:
-            async with w:
-                yield w
-        finally:
-            await engine.dispose()

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from domain.claim_flow import SettlementRecorded
+from domain.errors import NotFound
 from domain.settlement import (
     CaseRef,
     ChangedBy,
@@ -18,7 +20,7 @@ from domain.settlement import (
 )
 from store.db import SessionFactory, transaction
 from store.events import append
-from store.models import ClaimCase, SettlementRevision
+from store.models import ClaimCase, Event, SettlementRevision
 
 
 def case_ref(case: ClaimCase) -> CaseRef:
@@ -62,13 +64,17 @@ async def record_settlement(
     correlation_id: str,
     at: datetime,
     changed_by: ChangedBy,
+    idempotency_key: str | None = None,
 ) -> tuple[str, list[int]]:
     """Revision `revision_no` with a fresh unguessable token, its `case_settled` event (a delta after
-    an earlier revision) and, when it closes the case, `claim_updated`; all or nothing, once."""
+    an earlier revision) and, when it closes the case, `claim_updated`; all or nothing, once. A repeated
+    `idempotency_key` answers the revision it first made, whatever run of the workflow asks."""
+    if idempotency_key is not None and (first := await settled_with_key(sessions, case_id, idempotency_key)):
+        return first.revision_token, first.event_ids
     async with transaction(sessions) as s:
         case = await s.get(ClaimCase, case_id)
         if case is None:
-            raise LookupError(f"case {case_id} not found")
+            raise NotFound(f"case {case_id} not found")
         ref = case_ref(case)
         revision = (
             await s.exec(
@@ -84,6 +90,7 @@ async def record_settlement(
                 tenant=case.tenant,
                 revision_no=revision_no,
                 document=doc.model_dump_json(),
+                idempotency_key=idempotency_key,
             )
             s.add(revision)
             await s.flush()
@@ -113,6 +120,31 @@ async def record_settlement(
         return revision.token, [e.id for e in events if e.id is not None]
 
 
+async def settled_with_key(sessions: SessionFactory, case_id: str, key: str) -> SettlementRecorded | None:
+    """What the settlement made with this idempotency key answered: its revision and its events."""
+    async with sessions() as s:
+        revision = (
+            await s.exec(
+                select(SettlementRevision).where(
+                    SettlementRevision.case_id == case_id, SettlementRevision.idempotency_key == key
+                )
+            )
+        ).first()
+        if revision is None:
+            return None
+        prefix = f"{case_id}:settlement:{revision.revision_no}"
+        events = await s.exec(
+            select(Event.id)
+            .where(col(Event.dedupe_key).in_([prefix, f"{prefix}:closed"]))
+            .order_by(col(Event.id))
+        )
+        return SettlementRecorded(
+            revision_no=revision.revision_no,
+            revision_token=revision.token,
+            event_ids=[i for i in events.all() if i is not None],
+        )
+
+
 async def record_case_change(
     sessions: SessionFactory,
     case_id: str,
@@ -128,7 +160,7 @@ async def record_case_change(
     async with transaction(sessions) as s:
         case = await s.get(ClaimCase, case_id)
         if case is None:
-            raise LookupError(f"case {case_id} not found")
+            raise NotFound(f"case {case_id} not found")
         case.closed = change == "CaseClosed"
         s.add(case)
         payload = claim_updated(case_ref(case), correlation_id, at, change, changed_by, reason, description)

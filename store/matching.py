@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.errors import NotFound
 from domain.intent import PaymentReport
 from domain.matching import (
     LinePolicy,
@@ -95,7 +96,7 @@ async def _claimed(s: AsyncSession, payment_id: int) -> Payment:
     await s.exec(update(Payment).where(col(Payment.id) == payment_id).values(updated_at=utcnow()))
     payment = await s.get(Payment, payment_id)
     if payment is None:
-        raise LookupError(f"payment {payment_id} not found")
+        raise NotFound(f"payment {payment_id} not found")
     return payment
 
 

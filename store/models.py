@@ -247,7 +247,10 @@ class ClaimCase(SQLModel, table=True):
 class SettlementRevision(SQLModel, table=True):
     """One settlement of a case, re-fetchable by its unguessable token through the Settlement API."""
 
-    __table_args__ = (UniqueConstraint("case_id", "revision_no"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "revision_no"),
+        UniqueConstraint("case_id", "idempotency_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     token: str = Field(unique=True, max_length=36)
@@ -257,6 +260,8 @@ class SettlementRevision(SQLModel, table=True):
     status: str = "SETTLED"  # SETTLED, CANCELLED
     document: str
     """The settlement as posted (SettlementInput JSON): the Settlement API shows it whole."""
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    """The client's Idempotency-Key: a repeat returns this revision, across runs and retention."""
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from domain.errors import NotFound
 from domain.intent import PaymentIntentInput
 from domain.status import PaymentStatus
 from store.db import SessionFactory, transaction
@@ -118,7 +119,8 @@ class PaymentStore:
         reason: str | None = None,
         only_from: Iterable[PaymentStatus],
     ) -> bool:
-        """Move a payment to `status` if it is in one of `only_from`; False when it was not."""
+        """Move a payment to `status` if it is in one of `only_from`; False when it was not. A payment
+        already at `status` answers True: a retried write whose first attempt committed must read as done."""
         values: dict[str, object] = {"status": int(status), "updated_at": utcnow()}
         if reason is not None:
             values["rejected_reason"] = reason[:255]
@@ -131,7 +133,10 @@ class PaymentStore:
                 .values(**values)
             )
             if result.rowcount != 1:
-                return False
+                current = await s.get(Payment, payment_id)
+                if current is None:
+                    raise NotFound(f"payment {payment_id} not found")
+                return current.status == int(status)
             payment = await s.get(Payment, payment_id)
             assert payment is not None
             await publish_payment(s, payment, status)

@@ -17,7 +17,7 @@ from api.app import create_app
 from payflow.dev import DEMO_REGISTRY
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
-from payflow.temporal import worker
+from payflow.workers import worker
 from simulators import gateway, sms
 from simulators.gateway import GatewayState
 from simulators.sms import SmsState

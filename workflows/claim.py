@@ -12,7 +12,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.claims import ClaimActivities
+    from activities import interfaces as acts
     from domain.claim_flow import (
         CancelSettlement,
         CaseChanged,
@@ -50,8 +50,8 @@ class ClaimWorkflow:
             workflow.upsert_search_attributes(
                 [sa.TENANT.value_set(case.tenant), sa.CASE_NUMBER.value_set(case.number)]
             )
-            self._state.created_event_id = await workflow.execute_activity_method(
-                ClaimActivities.create_case,
+            self._state.created_event_id = await workflow.execute_activity(
+                acts.create_case,
                 CaseCreation(case=case, correlation_id=str(workflow.uuid4()), at=workflow.now()),
                 summary="create the case and its case_created event",
                 **STORE_CALL,
@@ -76,10 +76,13 @@ class ClaimWorkflow:
     async def settle(self, doc: SettlementInput) -> SettlementRecorded:
         await workflow.wait_condition(lambda: self._state.created_event_id is not None)
         async with self._lock:
-            self._require(closed=False)
+            update = workflow.current_update_info()
+            key = update.id if update is not None else None  # the client's Idempotency-Key, when sent
+            if all(r.idempotency_key != key for r in self._state.revisions):
+                self._require(closed=False)
             number = len(self._state.revisions) + 1
-            token, event_ids = await workflow.execute_activity_method(
-                ClaimActivities.record_settlement,
+            token, event_ids = await workflow.execute_activity(
+                acts.record_settlement,
                 SettlementWrite(
                     case_id=self._state.case.uuid,
                     revision_no=number,
@@ -91,18 +94,26 @@ class ClaimWorkflow:
                         username=doc.approvedBy.username,
                         userType=doc.approvedBy.type,
                     ),
+                    idempotency_key=key,
                 ),
                 summary=f"record settlement revision {number}",
                 **STORE_CALL,
             )
-            self._state.revisions.append(RevisionInfo(revision_no=number, token=token))
+            first = next((r for r in self._state.revisions if r.token == token), None)
+            if first is not None:  # the key settled before (perhaps in an earlier run): same answer
+                return SettlementRecorded(
+                    revision_no=first.revision_no, revision_token=token, event_ids=event_ids
+                )
+            self._state.revisions.append(RevisionInfo(revision_no=number, token=token, idempotency_key=key))
             self._state.closed = doc.close
             self._details()
             return SettlementRecorded(revision_no=number, revision_token=token, event_ids=event_ids)
 
     @settle.validator
     def _validate_settle(self, doc: SettlementInput) -> None:
-        self._require(closed=False)
+        update = workflow.current_update_info()
+        if update is None or all(r.idempotency_key != update.id for r in self._state.revisions):
+            self._require(closed=False)
 
     @workflow.update
     async def close(self, request: CloseRequest) -> CaseChanged:
@@ -124,8 +135,8 @@ class ClaimWorkflow:
     async def cancel_settlement(self, request: CancelSettlement) -> RevisionInfo:
         async with self._lock:
             revision = self._revision(request.revision_token)
-            await workflow.execute_activity_method(
-                ClaimActivities.cancel_revision,
+            await workflow.execute_activity(
+                acts.cancel_revision,
                 RevisionCancel(case_id=self._state.case.uuid, token=request.revision_token),
                 summary=f"cancel revision {revision.revision_no}",
                 **STORE_CALL,
@@ -146,8 +157,8 @@ class ClaimWorkflow:
         async with self._lock:
             self._require(closed=change == "CaseReopened")
             self._state.changes += 1
-            event_id = await workflow.execute_activity_method(
-                ClaimActivities.record_case_change,
+            event_id = await workflow.execute_activity(
+                acts.record_case_change,
                 CaseChangeWrite(
                     case_id=self._state.case.uuid,
                     step=self._state.changes,

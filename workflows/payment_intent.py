@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.gateway import GatewayActivities
-    from activities.payment_intent import IntentActivities
-    from activities.sms import SmsActivities
+    from activities import interfaces as acts
     from domain.intent import PAYMENT_DATA_MESSAGES, CNMode, PaymentIntentInput, PaymentReport
     from domain.payment_flow import (
         Acknowledgement,
@@ -41,15 +38,20 @@ with workflow.unsafe.imports_passed_through():
     from domain.sms import SmsKind
     from domain.status import PaymentStatus
     from workflows import search_attributes as sa
-    from workflows.activity_options import STORE_CALL
+    from workflows.activity_options import STORE_CALL, retrying
 
 S = PaymentStatus
-GATEWAY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=20))
-SMS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=5
-)
+GATEWAY_RETRY = retrying(maximum=timedelta(seconds=20))
+CANCEL_CALL = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": retrying(maximum=timedelta(minutes=10)),
+}
+"""Cancelling a bill retries until the gateway is back, however long it is down."""
+SMS_RETRY = retrying(2, timedelta(minutes=1), maximum_attempts=5)
 TIMEOUT_REASON = "Timeout when requesting control number"
 RECEIPT_PATCH = "receipt-and-matching"
+CANCEL_FIRST_PATCH = "cancel-beats-control-number"
+EXPIRY_PATCH = "expiry-survives-gateway-outage"
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
 
@@ -66,8 +68,6 @@ class PaymentIntentWorkflow:
             self._state = IntentState.model_validate(request.resume_state)
         self._lock = asyncio.Lock()
         self._rematch_requested = False
-        self._match_attempts = 0
-        self._not_matched_sms: list[datetime] = []
         self._sms_queue: list[SmsNotice] = []
         self._sms_busy = False
 
@@ -83,8 +83,8 @@ class PaymentIntentWorkflow:
                 *([sa.OFFICER_CODE.value_set(request.officer_code)] if request.officer_code else []),
             ]
         )
-        valued = await workflow.execute_activity_method(
-            IntentActivities.value_intent, request, summary="validate and value the intent", **STORE_CALL
+        valued = await workflow.execute_activity(
+            acts.value_intent, request, summary="validate and value the intent", **STORE_CALL
         )
         self._state.payment_id = valued.payment_id
         self._state.lines = valued.lines
@@ -104,8 +104,8 @@ class PaymentIntentWorkflow:
             return await self._finish()
 
         if request.options.cn_mode is CNMode.INTERNAL:
-            cn = await workflow.execute_activity_method(
-                IntentActivities.assign_internal_control_number,
+            cn = await workflow.execute_activity(
+                acts.assign_internal_control_number,
                 valued.payment_id,
                 summary="generate a control number",
                 **STORE_CALL,
@@ -115,8 +115,8 @@ class PaymentIntentWorkflow:
         else:
             await self._request_from_gateway(valued.payment_id)
 
-        if self._state.status is S.CANCELLED:  # cancelled on request before the number came
-            return await self._finish()
+        if self._state.status is S.CANCELLED and workflow.patched(CANCEL_FIRST_PATCH):
+            return await self._finish()  # cancelled on request before the number came: no SMS
         assigned = self._state.status is S.ASSIGNED
         await self._notify(SmsKind.CN_ASSIGNED if assigned else SmsKind.CN_NOT_ASSIGNED)
         if assigned:
@@ -126,8 +126,8 @@ class PaymentIntentWorkflow:
     async def _request_from_gateway(self, payment_id: int) -> None:
         options = self._request.options
         try:
-            ack = await workflow.execute_activity_method(
-                GatewayActivities.post_bill,
+            ack = await workflow.execute_activity(
+                acts.post_bill,
                 BillRequest(
                     intent_id=self._request.intent_id,
                     payment_id=payment_id,
@@ -180,10 +180,16 @@ class PaymentIntentWorkflow:
         for _ in range(CANCEL_ATTEMPTS):
             if await self._wait(settled, deadline - workflow.now(), "bill expiry"):
                 break
-            async with self._lock:
-                if settled():
+            if workflow.patched(EXPIRY_PATCH):
+                expired = await self._expire(settled)
+                if expired is None:  # a payment came first
                     break
-                outcome = await self._cancel("Bill expired")
+                outcome = expired
+            else:
+                async with self._lock:
+                    if settled():
+                        break
+                    outcome = await self._cancel("Bill expired")
             if outcome.cancelled:
                 return
             self._state.reason = (
@@ -199,8 +205,8 @@ class PaymentIntentWorkflow:
         """Record a gateway payment (call with the lock held); 4 RECEIVED once the amount is covered."""
         assert self._state.payment_id is not None
         partial = self._request.options.partial_payments and self._request.received is None
-        result = await workflow.execute_activity_method(
-            IntentActivities.record_receipt,
+        result = await workflow.execute_activity(
+            acts.record_receipt,
             ReceiptWrite(payment_id=self._state.payment_id, report=report, partial=partial),
             summary=f"record payment {report.transaction_id}",
             **STORE_CALL,
@@ -224,13 +230,13 @@ class PaymentIntentWorkflow:
         options = self._request.options
         while True:
             async with self._lock:
-                result = await workflow.execute_activity_method(
-                    IntentActivities.match_payment,
+                result = await workflow.execute_activity(
+                    acts.match_payment,
                     MatchRequest(payment_id=self._state.payment_id, paid_on=self._state.paid_on),
                     summary="match the payment to its policies",
                     **STORE_CALL,
                 )
-                self._match_attempts += 1
+                self._state.match_attempts += 1
                 self._state.match = result
             if result.matched:
                 self._state.reason = None
@@ -246,29 +252,66 @@ class PaymentIntentWorkflow:
                 timedelta(hours=options.match_retry_hours),
                 "matching retry",
             )
-            if workflow.info().is_continue_as_new_suggested():
-                await self._drain()
+            if workflow.info().is_continue_as_new_suggested() and await self._quiet_unless_rematch():
                 workflow.continue_as_new(
                     self._request.model_copy(update={"resume_state": self._state.model_dump(mode="json")})
                 )
 
+    async def _quiet_unless_rematch(self) -> bool:
+        """Wait until no SMS or handler is pending before continuing as new; False when a `rematch`
+        came meanwhile: it waits for a match, so match first (waiting for it to finish would deadlock)."""
+        await workflow.wait_condition(
+            lambda: (
+                self._rematch_requested
+                or (not self._sms_queue and not self._sms_busy and workflow.all_handlers_finished())
+            )
+        )
+        return not self._rematch_requested
+
     async def _cancel(self, reason: str) -> CancelOutcome:
         """Cancel the bill (at the gateway first in gateway mode), then 0 CANCELLED and the SMS."""
         outcome = CancelOutcome(cancelled=True)
-        if self._request.options.cn_mode is CNMode.GATEWAY and self._state.status is not S.CREATED:
-            outcome = await workflow.execute_activity_method(
-                GatewayActivities.cancel_bill,
-                self._request.intent_id,
-                summary="cancel the bill at the gateway",
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(minutes=10),
-                retry_policy=GATEWAY_RETRY,
-            )
+        if self._at_gateway():
+            try:
+                outcome = await workflow.execute_activity(
+                    acts.cancel_bill,
+                    self._request.intent_id,
+                    summary="cancel the bill at the gateway",
+                    **CANCEL_CALL,
+                )
+            except ActivityError as err:  # a logic error: outages are retried until they end
+                outcome = CancelOutcome(cancelled=False, code=3, message=str(err.cause or err))
         if outcome.cancelled:
             await self._fail(S.CANCELLED, reason, only_from=[S.CREATED, S.POSTED, S.ASSIGNED])
             if self._state.control_number:
                 self._notify_later(SmsKind.CANCELLATION)
         return outcome
+
+    async def _expire(self, settled: Callable[[], bool]) -> CancelOutcome | None:
+        """Cancel the expired bill without holding the lock: the gateway may be down for days, and a
+        payment that arrives meanwhile wins (the cancel is abandoned). None when a payment came first."""
+        outcome = CancelOutcome(cancelled=True)
+        if self._at_gateway():
+            call = workflow.start_activity(
+                acts.cancel_bill, self._request.intent_id, summary="cancel the expired bill", **CANCEL_CALL
+            )
+            await workflow.wait_condition(lambda: call.done() or settled())
+            if not call.done():
+                call.cancel()
+            try:
+                outcome = await call
+            except (ActivityError, asyncio.CancelledError) as err:
+                outcome = CancelOutcome(cancelled=False, code=3, message=str(getattr(err, "cause", err)))
+        async with self._lock:
+            if settled():
+                return None
+            if outcome.cancelled:
+                await self._fail(S.CANCELLED, "Bill expired", only_from=[S.ASSIGNED])
+                self._notify_later(SmsKind.CANCELLATION)
+        return outcome
+
+    def _at_gateway(self) -> bool:
+        return self._request.options.cn_mode is CNMode.GATEWAY and self._state.status is not S.CREATED
 
     async def _wait(self, condition: Callable[[], bool], limit: timedelta, summary: str) -> bool:
         """Wait for `condition` on a durable timer; False when the time ran out."""
@@ -359,9 +402,9 @@ class PaymentIntentWorkflow:
         """Try matching again now, e.g. after the family was registered (openIMIS MatchPayment)."""
         if self._state.status is S.MATCHED:
             return self._state.match
-        attempts = self._match_attempts
+        attempts = self._state.match_attempts
         self._rematch_requested = True
-        await workflow.wait_condition(lambda: self._match_attempts > attempts)
+        await workflow.wait_condition(lambda: self._state.match_attempts > attempts)
         return self._state.match
 
     @rematch.validator
@@ -398,8 +441,8 @@ class PaymentIntentWorkflow:
             )
             await self._fail(S.FAILED_REQUEST, reason, only_from=[S.CREATED, S.POSTED])
             return ControlNumberResult(outcome="failed", status=S.FAILED_REQUEST, message=reason)
-        outcome = await workflow.execute_activity_method(
-            IntentActivities.store_control_number,
+        outcome = await workflow.execute_activity(
+            acts.store_control_number,
             ControlNumberWrite(payment_id=self._state.payment_id, control_number=receipt.control_number),
             summary="store the control number",
             **STORE_CALL,
@@ -450,8 +493,8 @@ class PaymentIntentWorkflow:
         self, status: PaymentStatus, reason: str | None, *, only_from: list[PaymentStatus]
     ) -> bool:
         assert self._state.payment_id is not None
-        return await workflow.execute_activity_method(
-            IntentActivities.record_status,
+        return await workflow.execute_activity(
+            acts.record_status,
             StatusWrite(payment_id=self._state.payment_id, status=status, only_from=only_from, reason=reason),
             summary=f"record status {status.name}",
             **STORE_CALL,
@@ -523,11 +566,12 @@ class PaymentIntentWorkflow:
         """openIMIS PeriodPayNotMatchedSms: at most one notice per `not_matched_sms_days`."""
         days = self._request.options.not_matched_sms_days
         now = workflow.now()
-        if days <= 0 or (self._not_matched_sms and now - self._not_matched_sms[-1] < timedelta(days=days)):
+        sent = self._state.not_matched_sms
+        if days <= 0 or (sent and now - sent[-1] < timedelta(days=days)):
             return
-        self._not_matched_sms.append(now)
+        sent.append(now)
         kind = SmsKind.PAID_NOT_MATCHED
-        self._notify_later(kind, key=f"{self._request.intent_id}:{kind}:{len(self._not_matched_sms)}")
+        self._notify_later(kind, key=f"{self._request.intent_id}:{kind}:{len(sent)}")
 
     async def _notify(self, kind: SmsKind) -> None:
         """SMS notices are best effort: a failed notice is logged and never fails the payment."""
@@ -539,8 +583,8 @@ class PaymentIntentWorkflow:
 
     async def _send(self, notice: SmsNotice) -> None:
         try:
-            await workflow.execute_activity_method(
-                SmsActivities.send_sms,
+            await workflow.execute_activity(
+                acts.send_sms,
                 notice,
                 summary=f"SMS {notice.kind}",
                 start_to_close_timeout=timedelta(seconds=30),

@@ -9,16 +9,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.reconciliation import ReconciliationActivities
+    from activities import interfaces as acts
     from domain.reconciliation import ReconciliationInput, ReconciliationReport
+    from workflows.activity_options import retrying
 
 CALL = {
     "start_to_close_timeout": timedelta(minutes=2),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
+    "retry_policy": retrying(maximum=timedelta(minutes=1)),
 }
+ONE_STEP_PATCH = "reconcile-in-one-step"
 
 
 @workflow.defn
@@ -27,16 +28,21 @@ class ReconciliationWorkflow:
     async def run(self, request: ReconciliationInput) -> ReconciliationReport:
         day = request.day or (workflow.now() - timedelta(days=1)).date()
         workflow.set_current_details(f"Reconciling the gateway statement of {day}")
-        statement = await workflow.execute_activity_method(
-            ReconciliationActivities.fetch_statement, day, summary=f"statement of {day}", **CALL
-        )
-        comparison = await workflow.execute_activity_method(
-            ReconciliationActivities.compare_statement, statement, summary="compare with receipts", **CALL
-        )
+        if workflow.patched(ONE_STEP_PATCH):
+            comparison = await workflow.execute_activity(
+                acts.reconcile_statement, day, summary=f"compare the statement of {day}", **CALL
+            )
+        else:  # started before the statement was kept out of history
+            statement = await workflow.execute_activity(
+                acts.fetch_statement, day, summary=f"statement of {day}", **CALL
+            )
+            comparison = await workflow.execute_activity(
+                acts.compare_statement, statement, summary="compare with receipts", **CALL
+            )
         recorded = 0
         for missing in comparison.missing:
-            if await workflow.execute_activity_method(
-                ReconciliationActivities.feed_payment,
+            if await workflow.execute_activity(
+                acts.feed_payment,
                 missing,
                 summary=f"record {missing.line.transaction_id}",
                 **CALL,

@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.webhooks import WebhookActivities
+    from activities import interfaces as acts
     from domain.delivery_flow import AttemptRequest, DeliveryDone, DeliveryInput
     from domain.webhooks import next_delay
     from workflows import search_attributes as sa
+    from workflows.activity_options import retrying
 
 CALL = {
     "start_to_close_timeout": timedelta(seconds=60),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
+    "retry_policy": retrying(),
 }
 
 
@@ -42,8 +42,8 @@ class WebhookDeliveryWorkflow:
             number += 1
             if delay > timedelta(0):
                 await workflow.sleep(delay, summary=f"attempt {number} of {len(request.schedule)}")
-            outcome = await workflow.execute_activity_method(
-                WebhookActivities.attempt,
+            outcome = await workflow.execute_activity(
+                acts.attempt,
                 AttemptRequest(
                     delivery_id=request.delivery_id, series=request.series, number=number, at=workflow.now()
                 ),
@@ -59,8 +59,8 @@ class WebhookDeliveryWorkflow:
             if outcome.result in ("gone", "disabled"):
                 break
             retry_after = outcome.retry_after
-        await workflow.execute_activity_method(
-            WebhookActivities.finish_delivery,
+        await workflow.execute_activity(
+            acts.finish_delivery,
             DeliveryDone(delivery_id=request.delivery_id, series=request.series, status=status),
             summary=f"delivery {status}",
             **CALL,

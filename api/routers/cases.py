@@ -26,6 +26,7 @@ from domain.claim_flow import (
     SettlementRecorded,
 )
 from domain.settlement import CaseRef, ChangedBy, SettlementInput, TerminationReason
+from store import claims
 from workflows.claim import ClaimWorkflow, case_workflow_id
 
 router = APIRouter(prefix="/v1/cases", tags=["claim cases"])
@@ -154,7 +155,14 @@ async def settle_case(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SettlementRecorded:
     """Settle: a new revision with its token and the `case_settled` event (a delta after a reopen).
-    Send an Idempotency-Key: a retry with the same key returns the same revision."""
+    Send an Idempotency-Key: a retry with the same key returns the same revision, at any later time."""
+    if idempotency_key:
+        sessions = request.app.state.sessions
+        case = await claims.case_by_id(sessions, str(case_id))
+        if case is not None and case.tenant == principal.tenant:
+            first = await claims.settled_with_key(sessions, str(case_id), f"settle-{idempotency_key}")
+            if first is not None:
+                return first
     result: SettlementRecorded = await _update(
         request, principal, case_id, ClaimWorkflow.settle, body, idempotency_key
     )

@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from domain.claim_flow import ClaimInput, CloseRequest, ReopenRequest
 from domain.settlement import CaseRef, ChangedBy, SettlementInput
 from payflow.settings import Settings
-from payflow.temporal import DATA_CONVERTER, worker
+from payflow.temporal import DATA_CONVERTER
+from payflow.workers import worker
 from tests.claims.sample import settlement
 from tests.workflows.harness import record
 from workflows import search_attributes as sa

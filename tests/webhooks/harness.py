@@ -14,7 +14,7 @@ from temporalio.client import Client
 from activities.webhooks import EventRelay
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
-from payflow.temporal import worker
+from payflow.workers import worker
 from simulators import receiver
 from simulators.receiver import ReceiverState
 from store.db import SessionFactory, make_engine, session_factory, transaction

@@ -18,7 +18,7 @@ from domain.intent import CNMode, IntentLine, IntentOptions, PaymentIntentInput
 from domain.registry import PolicyStage
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
-from payflow.temporal import worker
+from payflow.workers import worker
 from simulators import gateway, sms
 from simulators.gateway import GatewayState
 from simulators.sms import SmsState

@@ -1,0 +1,80 @@
+"""Worker wiring: the activities with their store and HTTP clients, and every workflow, on one queue."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Interceptor, Worker
+
+from activities.claims import ClaimActivities
+from activities.gateway import GatewayActivities
+from activities.payment_intent import IntentActivities
+from activities.reconciliation import ReconciliationActivities
+from activities.sms import SmsActivities
+from activities.webhooks import EventRelay, WebhookActivities
+from payflow.settings import Settings
+from payflow.temporal import WORKFLOWS
+from store.db import make_engine, session_factory
+from store.payments import PaymentStore
+from store.registry import SqlRegistry
+from store.webhooks import WebhookStore
+
+
+@asynccontextmanager
+async def worker(
+    client: Client,
+    settings: Settings,
+    task_queue: str | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> AsyncIterator[Worker]:
+    """A running worker with every workflow and activity; stops cleanly when the block ends.
+    `interceptors` let the fault-injection tests fail an activity after it committed."""
+    engine = make_engine(settings.database_url)
+    sessions = session_factory(engine)
+    payments = PaymentStore(sessions)
+    async with httpx.AsyncClient() as http:
+        webhook_store = WebhookStore(sessions)
+        relay = EventRelay(settings, webhook_store)
+        webhooks = WebhookActivities(settings, http, webhook_store, relay)
+        intents = IntentActivities(settings, sessions, payments, SqlRegistry(sessions), relay)
+        gateway = GatewayActivities(settings, http, payments)
+        sms = SmsActivities(settings, http, sessions, payments)
+        reconciliation = ReconciliationActivities(settings, http, sessions)
+        claims = ClaimActivities(sessions, relay)
+        w = Worker(
+            client,
+            task_queue=task_queue or settings.task_queue,
+            graceful_shutdown_timeout=timedelta(seconds=20),
+            interceptors=list(interceptors),
+            workflows=list(WORKFLOWS),
+            activities=[
+                intents.value_intent,
+                intents.assign_internal_control_number,
+                intents.store_control_number,
+                intents.record_status,
+                intents.record_receipt,
+                intents.match_payment,
+                gateway.cancel_bill,
+                gateway.post_bill,
+                sms.send_sms,
+                reconciliation.fetch_statement,
+                reconciliation.compare_statement,
+                reconciliation.reconcile_statement,
+                reconciliation.feed_payment,
+                claims.create_case,
+                claims.record_settlement,
+                claims.record_case_change,
+                claims.cancel_revision,
+                webhooks.attempt,
+                webhooks.finish_delivery,
+            ],
+        )
+        try:
+            async with w:
+                yield w
+        finally:
+            await engine.dispose()
