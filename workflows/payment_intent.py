@@ -50,7 +50,6 @@ CANCEL_CALL = {
 SMS_RETRY = retrying(2, timedelta(minutes=1), maximum_attempts=5)
 TIMEOUT_REASON = "Timeout when requesting control number"
 RECEIPT_PATCH = "receipt-and-matching"
-CANCEL_FIRST_PATCH = "cancel-beats-control-number"
 EXPIRY_PATCH = "expiry-survives-gateway-outage"
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
@@ -115,8 +114,8 @@ class PaymentIntentWorkflow:
         else:
             await self._request_from_gateway(valued.payment_id)
 
-        if self._state.status is S.CANCELLED and workflow.patched(CANCEL_FIRST_PATCH):
-            return await self._finish()  # cancelled on request before the number came: no SMS
+        if self._state.status is S.CANCELLED:  # cancelled on request before the number came: no SMS
+            return await self._finish()
         assigned = self._state.status is S.ASSIGNED
         await self._notify(SmsKind.CN_ASSIGNED if assigned else SmsKind.CN_NOT_ASSIGNED)
         if assigned:
