@@ -177,12 +177,14 @@ class IntentActivities:
 
     @activity.defn
     async def match_payment(self, request: MatchRequest) -> MatchResult:
-        return await match_payment(
+        result = await match_payment(
             self._sessions,
             request.payment_id,
             request.paid_on,
             age_of_majority=self._settings.age_of_majority,
         )
+        await self._published(request.payment_id)  # payment.matched
+        return result
 
     @activity.defn
     async def record_status(self, write: StatusWrite) -> bool:

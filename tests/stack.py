@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from temporalio.client import Client
+from temporalio.worker import Interceptor
 
 from api.app import create_app
 from payflow.dev import DEMO_REGISTRY
@@ -99,7 +100,9 @@ class StackFactory:
         self.db_url = db_url
 
     @asynccontextmanager
-    async def __call__(self, *, with_worker: bool = True, **overrides: Any) -> AsyncIterator[Stack]:
+    async def __call__(
+        self, *, with_worker: bool = True, interceptors: Sequence[Interceptor] = (), **overrides: Any
+    ) -> AsyncIterator[Stack]:
         api_port, gw_port, sms_port = free_port(), free_port(), free_port()
         settings = Settings(
             database_url=self.db_url,
@@ -128,7 +131,7 @@ class StackFactory:
             await stack.enter_async_context(serve(sms_app, sms_port))
             await stack.enter_async_context(serve(gw_app, gw_port))
             if with_worker:
-                await stack.enter_async_context(worker(self.temporal, settings))
+                await stack.enter_async_context(worker(self.temporal, settings, interceptors=interceptors))
             app = create_app(settings, self.temporal)
             url = await stack.enter_async_context(serve(app, api_port))
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))

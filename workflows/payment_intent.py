@@ -51,6 +51,7 @@ SMS_RETRY = retrying(2, timedelta(minutes=1), maximum_attempts=5)
 TIMEOUT_REASON = "Timeout when requesting control number"
 RECEIPT_PATCH = "receipt-and-matching"
 EXPIRY_PATCH = "expiry-survives-gateway-outage"
+PAID_EARLY_PATCH = "paid-before-the-bill-was-acknowledged"
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
 
@@ -116,7 +117,9 @@ class PaymentIntentWorkflow:
 
         if self._state.status is S.CANCELLED:  # cancelled on request before the number came: no SMS
             return await self._finish()
-        assigned = self._state.status is S.ASSIGNED
+        # In gateway mode the number comes by update, so the bill may be paid before this line is reached.
+        paid_early = self._state.status is S.RECEIVED and workflow.patched(PAID_EARLY_PATCH)
+        assigned = self._state.status is S.ASSIGNED or paid_early
         await self._notify(SmsKind.CN_ASSIGNED if assigned else SmsKind.CN_NOT_ASSIGNED)
         if assigned:
             await self._await_payment()

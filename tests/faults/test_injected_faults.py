@@ -1,0 +1,217 @@
+"""Every writing activity of the four workflows, failed after its commit and before it reports.
+
+Each case runs a whole flow over real HTTP on the session's dev server, with one activity made to
+"die" once per execution right after its work is done (tests/faults/inject.py); Temporal retries it.
+The flow must end in the same state as without the fault, every write must have happened once, and
+the invariant checker (`payflow check`) must find nothing wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from domain.reconciliation import ReconciliationInput
+from payflow.check import check
+from payflow.servers import free_port, serve
+from simulators import receiver
+from store.models import (
+    Delivery,
+    Event,
+    Payment,
+    PaymentReceipt,
+    Premium,
+    ReconciliationIssue,
+    SettlementRevision,
+    SmsMessage,
+)
+from tests.api.helpers import count, intent, wait_for
+from tests.claims.sample import settlement
+from tests.faults.inject import FailAfterCommit
+from tests.stack import Stack, StackFactory
+from workflows.reconciliation import ReconciliationWorkflow
+
+SELF_PAYER = intent(enrolment_officer_code=None)
+Flow = Callable[[Stack], Awaitable[None]]
+
+
+async def _payment(stack: Stack, status: int) -> Payment:
+    """The test's one payment, once it has reached `status` (the flow continues after the answer)."""
+    found: list[Payment] = []
+
+    async def reached() -> bool:
+        async with stack.sessions() as s:
+            found[:] = (await s.exec(select(Payment))).all()
+        return len(found) == 1 and found[0].status == status
+
+    async def poll() -> None:
+        while not await reached():
+            await _tick()
+
+    await _bounded(poll(), f"payment at status {status}; found {[(p.id, p.status) for p in found]}")
+    return found[0]
+
+
+async def _tick() -> None:
+    await asyncio.sleep(0.05)
+
+
+async def _bounded(call: Awaitable[None], what: str, seconds: float = 20) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await call
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def _deliveries_done(stack: Stack, expected: int) -> None:
+    async def poll() -> None:
+        while await count(stack, Delivery, col(Delivery.status) == "succeeded") < expected:
+            await _tick()
+
+    await _bounded(poll(), f"{expected} deliveries succeeded")
+    assert await count(stack, Delivery) == expected
+
+
+async def _pay(stack: Stack, control_number: str) -> None:
+    async with httpx.AsyncClient(base_url=stack.settings.gateway_url) as http:
+        r = await http.post("/payments", json={"control_number": control_number, "payer_phone": "0754111222"})
+        assert r.status_code == 201, r.text
+
+
+async def gateway_paid(stack: Stack) -> None:
+    """Flow A in gateway mode: control number, SMS, payment, match, four payment events delivered."""
+    r = await stack.post("/api/GetControlNumber", json=SELF_PAYER)
+    assert r.status_code == 200 and r.json()["error_occured"] is False, r.text
+    payment = await _payment(stack, 3)
+    assert payment.control_number
+    await _pay(stack, payment.control_number)
+    payment = await _payment(stack, 5)
+    await wait_for(lambda: len(stack.sms.messages) == 3, "assigned, confirmation and activation SMS")
+    assert len(stack.gateway.bills) == 1
+    assert await count(stack, PaymentReceipt) == 1 and await count(stack, SmsMessage) == 3
+    assert await count(stack, Premium, col(Premium.payment_detail_id).is_not(None)) == 1
+    await _deliveries_done(stack, 4)  # created, control number assigned, received, matched
+
+
+async def gateway_cancelled(stack: Stack) -> None:
+    """Flow A cancelled after its control number: the bill cancelled at the gateway, status 0, SMS."""
+    await stack.post("/api/GetControlNumber", json=SELF_PAYER)
+    payment = await _payment(stack, 3)
+    r = await stack.post("/api/payment/cancel", json={"payment_id": payment.id})
+    assert r.json()["code"] == 0, r.text
+    await _payment(stack, 0)
+    [bill] = stack.gateway.bills.values()
+    assert bill["cancelled"] is True
+    await wait_for(lambda: len(stack.sms.messages) == 2, "assigned and cancellation SMS")
+    await _deliveries_done(stack, 3)  # created, control number assigned, cancelled
+
+
+async def internal_reconciled(stack: Stack) -> None:
+    """Flow A with an internal control number, paid at the PSP without a word to payflow, then
+    found by the daily reconciliation and matched."""
+    await stack.post("/api/GetControlNumber", json=SELF_PAYER)
+    payment = await _payment(stack, 3)
+    today = datetime.now(UTC).date()
+    stack.gateway.payments.append(
+        {
+            "control_number": payment.control_number,
+            "transaction_id": "TX-SILENT",
+            "receipt": "R1",
+            "amount": str(payment.amount_to_be_paid),
+            "paid_on": today.isoformat(),
+            "payer_phone": None,
+            "psp": "NMB",
+        }
+    )
+    report = await stack.temporal.execute_workflow(
+        ReconciliationWorkflow.run,
+        ReconciliationInput(day=today),
+        id=f"reconciliation-{stack.settings.task_queue}",
+        task_queue=stack.settings.task_queue,
+    )
+    assert (report.checked, report.recorded, report.mismatches) == (1, 1, 0)
+    await _payment(stack, 5)
+    async with stack.sessions() as s:
+        kinds = (await s.exec(select(ReconciliationIssue.kind))).all()
+    assert kinds == ["recorded_missing_payment"]  # never a false "payment_refused"
+    assert await count(stack, PaymentReceipt) == 1
+    await _deliveries_done(stack, 4)
+
+
+async def claim_settled(stack: Stack) -> None:
+    """Flow B: a case created, settled, the revision cancelled, then closed."""
+    r = await stack.post("/v1/cases", as_="claims", json={"number": "F-1", "policy_number": "P-1"})
+    assert r.status_code == 201, r.text
+    case = r.json()["id"]
+    r = await stack.post(
+        f"/v1/cases/{case}/settlements",
+        as_="claims",
+        json=settlement(close=False),
+        headers={"Idempotency-Key": "k1"},
+    )
+    assert r.status_code == 201, r.text
+    token = r.json()["revision_token"]
+    r = await stack.post(f"/v1/cases/{case}/settlements/{token}/cancel", as_="claims")
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
+    r = await stack.post(f"/v1/cases/{case}/close", as_="claims", json={"changed_by": {"full_name": "Ann"}})
+    assert r.status_code == 200, r.text
+    async with stack.sessions() as s:
+        types = (await s.exec(select(Event.type).order_by(col(Event.id)))).all()
+        revisions = (await s.exec(select(SettlementRevision.status))).all()
+    assert types == ["case_created", "case_settled", "claim_updated"]
+    assert revisions == ["CANCELLED"]
+    await _deliveries_done(stack, 3)
+
+
+WRITERS: dict[str, Flow] = {
+    # PaymentIntentWorkflow
+    "value_intent": gateway_paid,
+    "post_bill": gateway_paid,
+    "store_control_number": gateway_paid,
+    "send_sms": gateway_paid,
+    "record_receipt": gateway_paid,
+    "match_payment": gateway_paid,
+    "record_status": gateway_cancelled,
+    "cancel_bill": gateway_cancelled,
+    "assign_internal_control_number": internal_reconciled,
+    # ReconciliationWorkflow
+    "reconcile_statement": internal_reconciled,
+    "feed_payment": internal_reconciled,
+    # ClaimWorkflow
+    "create_case": claim_settled,
+    "record_settlement": claim_settled,
+    "cancel_revision": claim_settled,
+    "record_case_change": claim_settled,
+    # WebhookDeliveryWorkflow
+    "attempt": claim_settled,
+    "finish_delivery": gateway_paid,
+}
+MODES = {gateway_paid: "gateway", gateway_cancelled: "gateway", internal_reconciled: "internal"}
+
+
+@pytest.mark.parametrize("activity", sorted(WRITERS))
+async def test_a_fault_after_the_commit_changes_nothing(make_stack: StackFactory, activity: str) -> None:
+    flow = WRITERS[activity]
+    faults = FailAfterCommit([activity])
+    app = receiver.create_app()
+    settings: dict[str, Any] = {"cn_mode": MODES.get(flow, "internal"), "webhook_allow_hosts": "127.0.0.1"}
+    async with (
+        serve(app, free_port()) as url,
+        make_stack(interceptors=[faults], **settings) as stack,
+    ):
+        r = await stack.post("/v1/endpoints", as_="support", json={"url": f"{url}/webhooks"})
+        assert r.status_code == 201, r.text
+        app.state.sim.secrets.append(r.json()["secret"])
+        await flow(stack)
+        assert faults.injected[activity] >= 1, f"no fault was injected into {activity}"
+        report = await check(stack.sessions, stack.temporal)
+        assert report.ok, [str(v) for v in report.violations]
+        ids = [r["webhook_id"] for r in app.state.sim.delivered()]
+        assert len(ids) == len(set(ids)), f"an event was delivered twice: {ids}"
