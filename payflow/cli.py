@@ -152,6 +152,43 @@ def temporal_setup() -> None:
     exit_hard(0)
 
 
+@app.command()
+def check(
+    tenant: Annotated[str | None, typer.Option(help="check only this tenant's records")] = None,
+    store_only: Annotated[bool, typer.Option(help="skip comparing payments with their workflows")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check the invariants (store against workflows, premiums, settlement events, deliveries, keys used
+    once): one line per violation, a summary, exit 1 when anything is wrong."""
+    from payflow.check import Report
+    from payflow.check import check as run_check
+    from payflow.temporal import connect
+    from store.db import migrated_sessions
+
+    settings = get_settings()
+    sessions = migrated_sessions(settings.database_url)  # before the loop: migrations run their own
+
+    async def run() -> Report:
+        client = None
+        if not store_only:
+            try:
+                client = await connect(settings)
+            except RuntimeError as exc:  # the SDK's "failed client connect"
+                _fail(f"cannot reach Temporal at {settings.temporal_address} ({exc}); or pass --store-only")
+        return await run_check(sessions, client, tenant)
+
+    report = asyncio.run(run())
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), default=str, indent=2))
+    else:
+        for finding in report.violations:
+            typer.echo(str(finding))
+        for finding in report.warnings:
+            typer.echo(f"warning: {finding}")
+        typer.echo(report.summary())
+    exit_hard(0 if report.ok else 1)
+
+
 @registry_app.command("import")
 def registry_import(file: Path) -> None:
     """Load registry JSON (locations, products, officers, families with policies)."""

@@ -181,3 +181,20 @@ async def test_payflow_demo_drives_both_flows(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
         assert {"payment_intent.created", "payment.matched", "case_created", "case_settled"} <= types
         assert all(r["valid"] for r in received)
+
+        stack_env = {
+            "PAYFLOW_DATABASE_URL": manifest["database"],
+            "PAYFLOW_TEMPORAL_ADDRESS": manifest["temporal"],
+        }
+        check = await asyncio.create_subprocess_exec(
+            PAYFLOW,
+            "check",
+            cwd=tmp_path,
+            env=os.environ | stack_env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(check.communicate(), 60)
+        assert check.returncode == 0, output.decode()
+        [summary] = output.decode().splitlines()  # nothing wrong, nothing to warn about
+        assert summary.startswith("no violations (checked 1 payments, 1 matched lines, 1 revisions"), summary

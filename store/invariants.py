@@ -1,0 +1,376 @@
+"""Store-level invariants for `payflow check`: reads only, each check returning what it finds wrong.
+
+The unique keys already forbid most duplicates; these checks still look for them, so a database
+that lost a constraint (or was edited by hand) is caught, and they cover what no constraint can:
+premiums that disagree with their lines, a settlement revision without its `case_settled` event, an
+event missing the delivery an endpoint should have had.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import exists, func, or_, true
+from sqlmodel import col, select
+
+from domain.status import PaymentStatus
+from domain.webhooks import matches
+from store.db import SessionFactory
+from store.models import (
+    Delivery,
+    Event,
+    Payment,
+    PaymentDetail,
+    PaymentReceipt,
+    Premium,
+    SettlementRevision,
+    SmsMessage,
+    WebhookEndpoint,
+)
+
+MATCHED = int(PaymentStatus.MATCHED)
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken invariant: `subject` names the rows (table and ids), `message` says what is wrong."""
+
+    check: str
+    subject: str
+    message: str
+    ids: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.message}"
+
+
+def _of_tenant(column: Any, tenant: str | None) -> Any:
+    return true() if tenant is None else column == tenant
+
+
+async def payment_pages(sessions: SessionFactory, tenant: str | None) -> AsyncIterator[list[Payment]]:
+    """Every payment of the tenant (or all), by id, a page at a time."""
+    last = 0
+    while True:
+        async with sessions() as s:
+            q = select(Payment).where(col(Payment.id) > last, _of_tenant(Payment.tenant, tenant))
+            page = list((await s.exec(q.order_by(col(Payment.id)).limit(PAGE))).all())
+        if not page:
+            return
+        yield page
+        last = page[-1].id or last
+
+
+async def payments_by_id(sessions: SessionFactory, payment_ids: Sequence[int]) -> dict[int, Payment]:
+    async with sessions() as s:
+        rows = (await s.exec(select(Payment).where(col(Payment.id).in_(list(payment_ids))))).all()
+        return {p.id: p for p in rows if p.id is not None}
+
+
+# --- premiums -----------------------------------------------------------------------------------
+
+
+async def premium_findings(sessions: SessionFactory, tenant: str | None) -> tuple[list[Finding], int]:
+    """A matched payment's lines each have their premium (made for the line, for the line's share, the
+    shares adding up to what was distributed); no other payment has one; no line has a second one.
+    Returns the findings and the number of matched lines looked at."""
+    found: list[Finding] = []
+    shares: dict[int, tuple[Decimal, Decimal]] = {}
+    matched_lines = 0
+    lines = (
+        select(
+            col(Payment.id).label("payment"),
+            Payment.status,
+            Payment.received_amount,
+            Payment.surplus,
+            col(PaymentDetail.id).label("line_id"),
+            PaymentDetail.line_no,
+            col(PaymentDetail.amount).label("share"),
+            col(PaymentDetail.premium_id).label("link"),
+            col(Premium.id).label("premium"),
+            col(Premium.amount).label("premium_amount"),
+            col(Premium.payment_detail_id).label("made_for"),
+        )
+        .join(PaymentDetail, col(PaymentDetail.payment_id) == col(Payment.id))
+        .join(Premium, col(Premium.id) == col(PaymentDetail.premium_id), isouter=True)
+        .where(
+            or_(col(Payment.status) == MATCHED, col(PaymentDetail.premium_id).is_not(None)),
+            _of_tenant(Payment.tenant, tenant),
+        )
+    )
+    strays = (
+        select(
+            Premium.id,
+            Premium.payment_detail_id,
+            PaymentDetail.id,
+            PaymentDetail.line_no,
+            PaymentDetail.premium_id,
+            Payment.id,
+        )
+        .join(PaymentDetail, col(PaymentDetail.id) == col(Premium.payment_detail_id), isouter=True)
+        .join(Payment, col(Payment.id) == col(PaymentDetail.payment_id), isouter=True)
+        .where(
+            col(Premium.payment_detail_id).is_not(None),
+            or_(col(PaymentDetail.id).is_(None), col(PaymentDetail.premium_id).is_distinct_from(Premium.id)),
+            _of_tenant(Payment.tenant, tenant),
+        )
+    )
+    async with sessions() as s:
+        async for row in await s.stream(lines.order_by(col(Payment.id), col(PaymentDetail.line_no))):
+            if row.status == MATCHED:
+                matched_lines += 1
+                total, _ = shares.get(row.payment, (Decimal("0"), Decimal("0")))
+                shares[row.payment] = (total + (row.share or 0), row.received_amount - row.surplus)
+            if problem := _line_problem(row):
+                ids = {"payment": row.payment, "line": row.line_no, "premium": row.link}
+                found.append(Finding("premium", *problem, ids))
+        found += [_stray(*row) for row in await s.exec(strays.order_by(col(Premium.id)))]
+    for payment_id, (total, distributed) in shares.items():
+        if total != distributed:
+            message = f"its lines' shares add up to {total}, but {distributed} was distributed"
+            found.append(Finding("premium", f"payment {payment_id}", message, {"payment": payment_id}))
+    return found, matched_lines
+
+
+def _line_problem(row: Any) -> tuple[str, str] | None:
+    """What is wrong with one payment line's premium, as (subject, message)."""
+    line = f"payment {row.payment} line {row.line_no}"
+    if row.link is None:
+        return line, "matched, but no premium"
+    if row.premium is None:
+        return line, f"its premium {row.link} does not exist"
+    subject = f"premium {row.link} of {line}"
+    if row.status != MATCHED:
+        return subject, f"the payment is not matched (status {row.status}) but the line has this premium"
+    if row.made_for is not None and row.made_for != row.line_id:
+        return subject, f"made for another payment line (detail {row.made_for})"
+    if row.made_for == row.line_id and row.premium_amount != row.share:
+        return subject, f"amount {row.premium_amount}, but the line's share is {row.share}"
+    return None  # linked to a premium an officer entered earlier: its amount is the officer's
+
+
+def _stray(
+    premium_id: int,
+    made_for: int,
+    line_id: int | None,
+    line_no: int | None,
+    link: int | None,
+    payment_id: int,
+) -> Finding:
+    """A premium made for a payment line that is not that line's premium."""
+    ids = {"premium": premium_id, "payment": payment_id, "line": line_no}
+    if line_id is None:
+        return Finding(
+            "premium", f"premium {premium_id}", f"made for payment line {made_for}, which does not exist", ids
+        )
+    subject = f"premium {premium_id} of payment {payment_id} line {line_no}"
+    return Finding("premium", subject, f"a second premium for the line (its premium is {link})", ids)
+
+
+# --- settlements --------------------------------------------------------------------------------
+
+
+async def settlement_findings(sessions: SessionFactory, tenant: str | None) -> tuple[list[Finding], int]:
+    """Every settlement revision has exactly one `case_settled` event (matched by its revision token),
+    and no `case_settled` event names a revision that does not exist. Returns findings and revisions."""
+    async with sessions() as s:
+        revisions = (
+            await s.exec(
+                select(
+                    SettlementRevision.id,
+                    SettlementRevision.token,
+                    SettlementRevision.case_id,
+                    SettlementRevision.revision_no,
+                ).where(_of_tenant(SettlementRevision.tenant, tenant))
+            )
+        ).all()
+        settled = await s.stream(
+            select(Event.id, Event.payload).where(
+                Event.type == "case_settled", _of_tenant(Event.tenant, tenant)
+            )
+        )
+        events: dict[str | None, list[int]] = defaultdict(list)
+        async for event_id, payload in settled:
+            events[_revision_token(payload)].append(event_id)
+    found = []
+    for rev_id, token, case_id, revision_no in revisions:
+        subject = f"settlement revision {rev_id} (case {case_id} revision {revision_no})"
+        ids = {"revision": rev_id, "case": case_id, "events": events.get(token, [])}
+        count = len(events.pop(token, []))
+        if count != 1:
+            message = (
+                "no case_settled event" if count == 0 else f"{count} case_settled events {ids['events']}"
+            )
+            found.append(Finding("settlement", subject, message, ids))
+    for token, event_ids in events.items():
+        for event_id in event_ids:
+            message = f"case_settled for revision token {token}, which does not exist"
+            found.append(Finding("settlement", f"event {event_id}", message, {"event": event_id}))
+    return found, len(revisions)
+
+
+def _revision_token(payload: str) -> str | None:
+    try:
+        return str(json.loads(payload)["settlement"]["revisionToken"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+# --- webhook deliveries -------------------------------------------------------------------------
+
+
+async def delivery_findings(sessions: SessionFactory, tenant: str | None) -> tuple[list[Finding], int, int]:
+    """A dispatched event has a delivery to every endpoint of its tenant that takes its type and was
+    enabled when it was dispatched: an endpoint created before the event and enabled now, up to the
+    endpoint's first recorded `endpoint.disabled` (an endpoint disabled now without such a record is
+    skipped: when it was disabled is unknown). Deliveries agree with their event and are not doubled.
+    Returns findings, dispatched events and events not yet dispatched (pending, not wrong)."""
+    found: list[Finding] = []
+    async with sessions() as s:
+        endpoints = (
+            await s.exec(select(WebhookEndpoint).where(_of_tenant(WebhookEndpoint.tenant, tenant)))
+        ).all()
+        for endpoint in endpoints:
+            until = await _first_disabled(s, endpoint)
+            if until is None and not endpoint.enabled:
+                continue
+            filters = [t for t in endpoint.event_types.split(",") if t]
+            q = select(Event.id, Event.type).where(
+                Event.tenant == endpoint.tenant,
+                col(Event.dispatched_at).is_not(None),
+                col(Event.created_at) > endpoint.created_at,
+                _type_filter(filters),
+                ~exists().where(
+                    col(Delivery.event_id) == col(Event.id), col(Delivery.endpoint_id) == endpoint.id
+                ),
+            )
+            if until is not None:
+                q = q.where(col(Event.created_at) < until)
+            for event_id, event_type in (await s.exec(q.order_by(col(Event.id)))).all():
+                if matches(event_type, filters):
+                    found.append(
+                        Finding(
+                            "delivery",
+                            f"event {event_id} ({event_type})",
+                            f"no delivery to endpoint {endpoint.id}",
+                            {"event": event_id, "endpoint": endpoint.id},
+                        )
+                    )
+        found += await _odd_deliveries(s, tenant)
+        dispatched, pending = (
+            await s.exec(
+                select(
+                    func.count(col(Event.dispatched_at)),
+                    func.count() - func.count(col(Event.dispatched_at)),
+                ).where(_of_tenant(Event.tenant, tenant))
+            )
+        ).one()
+    return found, int(dispatched), int(pending)
+
+
+def _type_filter(filters: Sequence[str]) -> Any:
+    """The SQL form of `domain.webhooks.matches` (which still confirms each row)."""
+    if not filters:
+        return true()
+    exact = [f for f in filters if not f.endswith(".*")]
+    prefixes = [col(Event.type).startswith(f[:-1], autoescape=True) for f in filters if f.endswith(".*")]
+    return or_(col(Event.type).in_(exact), *prefixes)
+
+
+async def _first_disabled(s: Any, endpoint: WebhookEndpoint) -> datetime | None:
+    q = select(func.min(Event.created_at)).where(
+        Event.type == "endpoint.disabled",
+        Event.tenant == endpoint.tenant,
+        col(Event.dedupe_key).startswith(f"{endpoint.id}:disabled:", autoescape=True),
+    )
+    return (await s.exec(q)).one()
+
+
+async def _odd_deliveries(s: Any, tenant: str | None) -> list[Finding]:
+    found = []
+    rows = (
+        await s.exec(
+            select(Delivery.id, Delivery.event_id, Delivery.endpoint_id, Event.id)
+            .join(Event, col(Event.id) == col(Delivery.event_id), isouter=True)
+            .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(Delivery.endpoint_id), isouter=True)
+            .where(
+                _of_tenant(Delivery.tenant, tenant),
+                or_(
+                    col(Event.id).is_(None),
+                    col(WebhookEndpoint.id).is_(None),
+                    col(Delivery.tenant) != col(Event.tenant),
+                    col(Delivery.event_type) != col(Event.type),
+                    col(WebhookEndpoint.tenant) != col(Event.tenant),
+                ),
+            )
+        )
+    ).all()
+    for delivery_id, event_id, endpoint_id, known in rows:
+        message = "its event does not exist" if known is None else "tenant or type differs from its event's"
+        ids = {"delivery": delivery_id, "event": event_id, "endpoint": endpoint_id}
+        found.append(Finding("delivery", f"delivery {delivery_id} of event {event_id}", message, ids))
+    doubled = (
+        await s.exec(
+            select(Delivery.event_id, Delivery.endpoint_id, func.count())
+            .where(_of_tenant(Delivery.tenant, tenant))
+            .group_by(col(Delivery.event_id), col(Delivery.endpoint_id))
+            .having(func.count() > 1)
+        )
+    ).all()
+    for event_id, endpoint_id, count in doubled:
+        ids = {"event": event_id, "endpoint": endpoint_id}
+        found.append(
+            Finding("delivery", f"event {event_id}", f"{count} deliveries to endpoint {endpoint_id}", ids)
+        )
+    return found
+
+
+# --- keys that must be used once ----------------------------------------------------------------
+
+
+async def duplicate_findings(sessions: SessionFactory, tenant: str | None) -> list[Finding]:
+    """No control number on two payments, no transaction id recorded twice, no SMS key twice."""
+    found = []
+    async with sessions() as s:
+        for check, key, table, column, owner in (
+            ("control_number", "control number", Payment, Payment.control_number, Payment.id),
+            ("receipt", "transaction", Payment, Payment.transaction_no, Payment.id),
+            (
+                "receipt",
+                "transaction",
+                PaymentReceipt,
+                PaymentReceipt.transaction_id,
+                PaymentReceipt.payment_id,
+            ),
+            ("sms", "SMS key", SmsMessage, SmsMessage.key, SmsMessage.payment_id),
+        ):
+            twice = (
+                select(column)
+                .where(col(column).is_not(None))
+                .group_by(column)
+                .having(func.count() > 1)
+                .scalar_subquery()
+            )
+            q = select(column, owner, Payment.tenant).where(col(column).in_(twice))
+            if table is not Payment:
+                q = q.select_from(table).join(Payment, col(Payment.id) == col(owner), isouter=True)
+            holders: dict[str, list[tuple[int | None, str | None]]] = defaultdict(list)
+            for value, owner_id, owner_tenant in (await s.exec(q.order_by(owner))).all():
+                holders[value].append((owner_id, owner_tenant))
+            for value, rows in holders.items():
+                if tenant is not None and all(t != tenant for _, t in rows):
+                    continue
+                payments = [p for p, _ in rows]
+                owners = ", ".join(str(p) if p is not None else "none" for p in payments)
+                message = f"{len(rows)} {table.__tablename__} rows have it (payments {owners})"
+                found.append(
+                    Finding(check, f"{key} {value}", message, {"value": value, "payments": payments})
+                )
+    return found
