@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from temporalio import activity
@@ -22,6 +23,9 @@ from store.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from store.webhooks import WebhookStore
 
 DELIVERY_WORKFLOW = "WebhookDeliveryWorkflow"
+
+
+log = logging.getLogger(__name__)
 
 
 def delivery_workflow_id(event_id: int, endpoint_id: str) -> str:
@@ -85,6 +89,18 @@ class EventRelay:
                 started += await start_delivery(client or activity.client(), self._settings, delivery)
         await self._store.mark_dispatched([e.id for e in events if e.id is not None])
         return started
+
+    async def sweep(self, client: Client, every_s: float) -> None:
+        """Relay, every `every_s` seconds, events older than that which no writer relayed (a worker that
+        died between its commit and its relay); runs for the worker's life."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                cutoff = datetime.now(UTC) - timedelta(seconds=every_s)
+                for tenant in await self._store.tenants_with_stale_events(cutoff):
+                    await self.relay(tenant, client)
+            except Exception as err:  # the database or Temporal is down: the next round tries again
+                log.warning("event relay sweep failed: %s: %s", type(err).__name__, err)
 
 
 @dataclass

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     webhook_allow_hosts: str = ""
     """Hosts that may receive webhooks over http or on private addresses (comma-separated)."""
     webhook_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    relay_sweep_s: float = 5.0
+    """How often the worker relays events that no writer relayed (it died between commit and relay)."""
     """Seconds before each delivery attempt."""
     update_timeout_s: float = 20.0
     """How long the API waits for a workflow to answer an update before it answers 503."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -73,8 +74,10 @@ async def worker(
                 webhooks.finish_delivery,
             ],
         )
+        sweep = asyncio.create_task(relay.sweep(client, settings.relay_sweep_s))
         try:
             async with w:
                 yield w
         finally:
+            sweep.cancel()
             await engine.dispose()

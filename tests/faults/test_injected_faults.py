@@ -21,6 +21,8 @@ from domain.reconciliation import ReconciliationInput
 from payflow.check import check
 from payflow.servers import free_port, serve
 from simulators import receiver
+from store.db import transaction
+from store.events import append
 from store.models import (
     Delivery,
     Event,
@@ -215,3 +217,20 @@ async def test_a_fault_after_the_commit_changes_nothing(make_stack: StackFactory
         assert report.ok, [str(v) for v in report.violations]
         ids = [r["webhook_id"] for r in app.state.sim.delivered()]
         assert len(ids) == len(set(ids)), f"an event was delivered twice: {ids}"
+
+
+async def test_an_event_whose_writer_died_before_its_relay_is_delivered(make_stack: StackFactory) -> None:
+    """The window the interceptor cannot reach: committed, then killed before the relay ran. The
+    worker's sweep relays it."""
+    app = receiver.create_app()
+    async with (
+        serve(app, free_port()) as url,
+        make_stack(webhook_allow_hosts="127.0.0.1", relay_sweep_s=0.2) as stack,
+    ):
+        r = await stack.post("/v1/endpoints", as_="support", json={"url": f"{url}/webhooks"})
+        app.state.sim.secrets.append(r.json()["secret"])
+        async with transaction(stack.sessions) as s:
+            await append(s, "demo", "orphan:1", {"eventType": "case_created", "case": {"number": "O-1"}})
+        await _deliveries_done(stack, 1)
+        assert [d["webhook_id"] for d in app.state.sim.delivered()] == ["msg_1"]
+        assert (await check(stack.sessions, stack.temporal)).ok
