@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import TokenService, load_or_create_key
-from api.event_feed import EventFeed
+from api.event_feed import EventFeed, listen_connector
 from api.intent_service import IntentService
 from api.payment_service import PaymentService
 from api.routers import (
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.payments = PaymentStore(app.state.sessions)
         temporal = client or await connect(settings)
         app.state.temporal = temporal
-        app.state.event_feed = EventFeed(app.state.sessions)
+        app.state.event_feed = EventFeed(app.state.sessions, connect=listen_connector(engine))
         app.state.intents = IntentService(temporal, settings, app.state.payments)
         app.state.payment_service = PaymentService(
             app.state.intents,

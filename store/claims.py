@@ -107,6 +107,9 @@ async def record_settlement(
         ).first()
         earlier = SettlementInput.model_validate_json(previous.document) if previous else None
         key = f"{case_id}:settlement:{revision_no}"
+        if doc.close:  # before the appends: they are the transaction's last writes (store/events.py)
+            case.closed = True
+            s.add(case)
         events = [
             await append(
                 s, case.tenant, key, case_settled(ref, revision.token, correlation_id, at, doc, earlier)
@@ -115,8 +118,6 @@ async def record_settlement(
         if doc.close:
             payload = claim_updated(ref, correlation_id, at, "CaseClosed", changed_by)
             events.append(await append(s, case.tenant, f"{key}:closed", payload))
-            case.closed = True
-            s.add(case)
         return revision.token, [e.id for e in events if e.id is not None]
 
 

@@ -1,4 +1,13 @@
-"""The per-tenant event log: appended inside the writer's transaction (outbox), read by cursor."""
+"""The per-tenant event log: appended inside the writer's transaction (outbox), read by cursor.
+
+Readers move a cursor past the highest id they saw, so a tenant's ids must commit in id order (see
+the README, "Commit order of the event log"). On PostgreSQL `append` takes the tenant's advisory
+lock before it draws the id and holds it until the writer commits: the tenant's next writer draws its
+id only once this one is visible. SQLite has one writer at a time, which orders ids the same way.
+Appends are the last writes of their transaction (of one tenant), so the lock is held briefly and
+never while waiting for a row lock. The dedupe look-up comes before the lock to keep it short; two
+concurrent appends of one key (a retry racing its first attempt) still meet the unique key.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,12 +24,22 @@ from domain.status import PaymentStatus
 from store.db import SessionFactory
 from store.models import Event, Payment, utcnow
 
+CHANNEL = "payflow_events"
+"""PostgreSQL NOTIFY channel: the payload is the tenant whose log grew (delivered at commit)."""
+
+_ORDER_AND_NOTIFY = text(
+    "SELECT pg_advisory_xact_lock(hashtext('payflow-events:' || :tenant)), pg_notify(:channel, :tenant)"
+)
+
 
 async def append(s: AsyncSession, tenant: str, dedupe_key: str, payload: dict[str, Any]) -> Event:
     """Add the event unless `dedupe_key` is already in the log (a retried writer); returns the row."""
     existing = (await s.exec(select(Event).where(Event.dedupe_key == dedupe_key))).first()
     if existing is not None:
         return existing
+    if s.get_bind().dialect.name == "postgresql":
+        await s.flush()  # the writer's own rows first: none waits for a row lock under the log lock
+        await s.exec(_ORDER_AND_NOTIFY, params={"tenant": tenant, "channel": CHANNEL})
     event = Event(
         tenant=tenant, type=payload["eventType"], dedupe_key=dedupe_key, payload=json.dumps(payload)
     )
