@@ -7,7 +7,9 @@ from datetime import date
 import httpx
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from domain.errors import Refused
 from domain.intent import PaymentReport
 from domain.reconciliation import Comparison, MissingPayment, Statement, StatementLine
 from payflow.settings import Settings
@@ -28,6 +30,8 @@ class ReconciliationActivities:
             params={"day": day.isoformat()},
             timeout=self._settings.outbound_timeout_s,
         )
+        if response.is_client_error:  # the gateway refuses the request: no retry changes that
+            raise Refused(f"the gateway refused the statement of {day}: {response.status_code}")
         response.raise_for_status()
         lines = [
             StatementLine(
@@ -74,11 +78,14 @@ class ReconciliationActivities:
             await handle.execute_update(
                 PaymentIntentWorkflow.record_payment, report, id=f"record-payment-{line.transaction_id}"
             )
-        except WorkflowUpdateFailedError as err:
-            day = activity.info().scheduled_time.date()
-            await record_issue(
-                self._sessions, day, line, "payment_refused", None, detail=str(err.cause or err)
+        except (WorkflowUpdateFailedError, RPCError) as err:
+            if isinstance(err, RPCError) and err.status != RPCStatusCode.NOT_FOUND:
+                raise  # Temporal unreachable: retried until it is back
+            detail = (
+                str(err.cause or err) if isinstance(err, WorkflowUpdateFailedError) else "its flow has ended"
             )
+            day = activity.info().scheduled_time.date()
+            await record_issue(self._sessions, day, line, "payment_refused", None, detail=detail)
             return False
         await record_issue(self._sessions, line.paid_on, line, "recorded_missing_payment", None)
         return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from typing import Any
@@ -11,6 +10,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.errors import Unavailable
 from api.workflow_calls import within
 from domain.intent import PaymentIntentInput
 from domain.payment_flow import IntentState, LineState
@@ -61,7 +61,12 @@ class IntentService:
     async def start(
         self, request: PaymentIntentInput, wait_s: float, request_hash: str | None = None
     ) -> IntentState:
-        """Start the workflow and wait up to `wait_s` for its control number (update-with-start)."""
+        """Start the workflow and wait up to `wait_s` for its control number (update-with-start).
+
+        Raises `Unavailable` (503) only when nothing was started; once the workflow exists, a worker
+        that does not answer in time gives the intent as known so far (PENDING, no control number).
+        """
+        memo = {"tenant": request.tenant} | ({"request_hash": request_hash} if request_hash else {})
         operation = WithStartWorkflowOperation(
             PaymentIntentWorkflow.run,
             request,
@@ -69,36 +74,66 @@ class IntentService:
             task_queue=self._settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            memo={"request_hash": request_hash} if request_hash else None,
+            memo=memo,
             static_summary=_summary(request),
             static_details=_details(request),
         )
         call = self._client.execute_update_with_start_workflow(
             PaymentIntentWorkflow.await_control_number, wait_s, start_workflow_operation=operation
         )
-        return await within(call, wait_s + self._settings.update_timeout_s, "The payment workflow")
+        try:
+            return await within(call, wait_s + self._settings.update_timeout_s, "The payment workflow")
+        except Unavailable:
+            known = await self._known_or_none(request.intent_id, request.tenant)
+            if known is None:
+                raise
+            return known
+
+    async def _memo(self, intent_id: str) -> dict[str, Any] | None:
+        """The workflow's memo; None when there is no such workflow."""
+        try:
+            description = await within(self.handle(intent_id).describe(), QUERY_TIMEOUT_S, "Temporal")
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return await description.memo()
 
     async def existing_hash(self, intent_id: str) -> str | bool | None:
         """The request hash in an existing workflow's memo; False when there is no such workflow."""
-        try:
-            description = await self.handle(intent_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        memo = await description.memo()
+        memo = await self._memo(intent_id)
+        if memo is None:
+            return False
         value = memo.get("request_hash")
         return value if isinstance(value, str) else None
 
     async def state(self, intent_id: str) -> IntentState | None:
-        """Live state from the workflow's query; the store's record when the workflow cannot answer."""
+        """Live state from the workflow's query; else the store's record; else, for a workflow whose
+        worker has not written its record yet, the intent as PENDING."""
         try:
-            return await asyncio.wait_for(
-                self.handle(intent_id).query(PaymentIntentWorkflow.status), QUERY_TIMEOUT_S
+            return await within(
+                self.handle(intent_id).query(PaymentIntentWorkflow.status), QUERY_TIMEOUT_S, "The workflow"
             )
-        except (TimeoutError, RPCError):
-            payment = await self._payments.by_intent(intent_id)
-            return await self.from_store(payment) if payment else None
+        except (Unavailable, RPCError):
+            return await self.known(intent_id)
+
+    async def known(self, intent_id: str, tenant: str | None = None) -> IntentState | None:
+        """The intent from the store, or PENDING when only its workflow exists (of `tenant`, if given)."""
+        payment = await self._payments.by_intent(intent_id)
+        if payment is not None:
+            return await self.from_store(payment) if tenant in (None, payment.tenant) else None
+        memo = await self._memo(intent_id)
+        owner = memo.get("tenant") if memo else None
+        if not isinstance(owner, str) or (tenant is not None and owner != tenant):
+            return None
+        return IntentState(intent_id=intent_id, tenant=owner, cn_mode=self._settings.cn_mode)
+
+    async def _known_or_none(self, intent_id: str, tenant: str) -> IntentState | None:
+        """After a failed start: the intent if it was started, None if not or if Temporal cannot tell."""
+        try:
+            return await self.known(intent_id, tenant)
+        except Unavailable:
+            return None
 
     async def from_store(self, payment: Payment) -> IntentState:
         assert payment.id is not None
@@ -126,6 +161,7 @@ class IntentService:
             ],
         )
 
-    async def update(self, intent_id: str, update: Any, *args: Any) -> Any:
-        call = self.handle(intent_id).execute_update(update, args=list(args))
+    async def update(self, intent_id: str, update: Any, *args: Any, update_id: str | None = None) -> Any:
+        """Send an update; the same `update_id` joins an earlier one (Temporal dedupes it within the run)."""
+        call = self.handle(intent_id).execute_update(update, args=list(args), id=update_id)
         return await within(call, self._settings.update_timeout_s, "The payment workflow")

@@ -8,6 +8,7 @@ attribute's message is the error, in property-declaration order, as the openIMIS
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -233,6 +234,17 @@ def ddmmyyyy(raw: Any, message: str) -> date:
         return datetime.strptime((text or "").strip(), "%d%m%Y").date()
     except ValueError as err:
         raise WireError(message) from err
+
+
+def payment_or_intent(raw: Any, message: str) -> int | str:
+    """An internal identifier: a payment id, or the intent id GetControlNumber answered before the
+    payment record existed (its worker was down)."""
+    if isinstance(raw, str) and not raw.strip().lstrip("+-").isdigit():
+        try:
+            return str(uuid.UUID(raw.strip()))
+        except ValueError as err:
+            raise WireError(message) from err
+    return internal_identifier(raw, message)
 
 
 def internal_identifier(raw: Any, message: str) -> int:

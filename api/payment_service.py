@@ -3,7 +3,9 @@
 A notification for a control number becomes the `record_payment` update of its intent's workflow
 (its validator answers codes 3, 4 and 5 before anything is written); one without a control number
 starts a workflow at "received" (codes 6, 7 and 8 are checked against the registry first). Every
-notification is kept in the audit log with its outcome, accepted or not.
+attempt is kept in the audit log with its outcome: accepted, rejected, or unavailable (503, when the
+workflow could not confirm it; the update keeps a per-transaction id, so Temporal applies it once and a
+retry of the transaction answers as the first accept would have).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from api.auth import Principal
+from api.errors import Unavailable
 from api.intent_service import IntentService
 from domain.intent import PAYMENT_DATA_MESSAGES, IntentLine, PaymentIntentInput, PaymentReport
 from domain.payment_flow import CancelOutcome, CancelRequest, MatchResult
@@ -26,7 +29,7 @@ from domain.status import PaymentStatus
 from payflow.settings import Settings
 from store.db import SessionFactory
 from store.models import Payment
-from store.notifications import log_notification
+from store.notifications import NO_CODE, Outcome, Received, log_notification, went_unconfirmed
 from store.payments import PaymentStore
 from store.registry import RegistryReader
 from workflows.payment_intent import PaymentIntentWorkflow
@@ -34,6 +37,12 @@ from workflows.payment_intent import PaymentIntentWorkflow
 PAYMENT_NAMESPACE = uuid.UUID("0c3f8a9e-6d0b-4f3e-8b8e-2f6f1d7c9a10")
 VALIDATION_TO_PAYMENT_CODE = {3: 6, 2: 7, 5: 8}
 """Intent validation codes → GetPaymentData codes for a payment without an intent."""
+
+
+def record_payment_update_id(tenant: str, transaction_id: str) -> str:
+    """One update id per gateway transaction: a retried notification joins the update of the first."""
+    key = "\n".join(("record_payment", tenant, transaction_id))
+    return f"record_payment-{uuid.uuid5(PAYMENT_NAMESPACE, key)}"
 
 
 @dataclass(frozen=True)
@@ -72,43 +81,59 @@ class PaymentService:
         return payment if payment is not None and payment.tenant == principal.tenant else None
 
     async def receive(self, principal: Principal, notification: Notification, raw: str) -> PaymentOutcome:
-        outcome = await self._receive(principal, notification)
+        """Record one notification and log the attempt. Raises `Unavailable` (503, logged as such) when
+        its workflow could not confirm it: the gateway retries, and the retry finds what was kept."""
         report = notification.report
-        await log_notification(
-            self._sessions,
-            tenant=principal.tenant,
-            client_id=principal.client_id,
-            body=raw,
-            code=outcome.code,
-            reason=PAYMENT_DATA_MESSAGES[outcome.code],
-            payment_id=outcome.payment_id,
-            control_number=report.control_number,
-            transaction_id=report.transaction_id,
-            amount=report.amount,
+        received = Received(
+            principal.tenant,
+            principal.client_id,
+            raw,
+            report.control_number,
+            report.transaction_id,
+            report.amount,
         )
-        return outcome
+        try:
+            outcome = await self._receive(principal, notification)
+        except Unavailable as err:
+            reason = f"Not confirmed, answered 503 for a retry: {err.cause}"
+            await log_notification(
+                self._sessions, received, code=NO_CODE, reason=reason, outcome=Outcome.UNAVAILABLE
+            )
+            raise
+        if await self._log(received, outcome):
+            return outcome
+        duplicate = PaymentOutcome(5, outcome.payment_id, outcome.intent_id)  # another attempt was accepted
+        await self._log(received, duplicate)
+        return duplicate
+
+    async def _log(self, received: Received, outcome: PaymentOutcome) -> bool:
+        reason = PAYMENT_DATA_MESSAGES[outcome.code]
+        return await log_notification(
+            self._sessions, received, code=outcome.code, reason=reason, payment_id=outcome.payment_id
+        )
 
     async def log_rejected_body(self, principal: Principal, raw: str, code: int, reason: str) -> None:
         await log_notification(
-            self._sessions,
-            tenant=principal.tenant,
-            client_id=principal.client_id,
-            body=raw,
-            code=code,
-            reason=reason,
+            self._sessions, Received(principal.tenant, principal.client_id, raw), code=code, reason=reason
         )
 
     async def _receive(self, principal: Principal, n: Notification) -> PaymentOutcome:
         report = n.report
         earlier = await self._payments.receipt_payment_id(report.transaction_id)
         if earlier is not None:  # this gateway transaction was recorded already
+            kept = await self._kept_for_retry(principal, n, earlier)
+            if kept is not None:  # the update of an attempt answered 503 was applied after all
+                return PaymentOutcome(0, earlier, kept.intent_id)
             return PaymentOutcome(5, earlier)
         if report.control_number:
             payment = await self._payments.by_control_number(report.control_number)
             if payment is None or payment.tenant != principal.tenant:
                 return PaymentOutcome(3)
+            update_id = record_payment_update_id(principal.tenant, report.transaction_id)
             try:
-                await self._intents.update(payment.intent_id, PaymentIntentWorkflow.record_payment, report)
+                await self._intents.update(
+                    payment.intent_id, PaymentIntentWorkflow.record_payment, report, update_id=update_id
+                )
             except WorkflowUpdateFailedError as err:
                 return PaymentOutcome(_rejection_code(err), payment.id, payment.intent_id)
             except RPCError:  # the intent's workflow is closed: paid already (5), or no longer payable (3)
@@ -125,9 +150,30 @@ class PaymentService:
         if n.renewal and not (line.family_exists and line.has_policy_of_product):
             return PaymentOutcome(8)
         state = await self._intents.start(request, 0)
+        if state.status is None:  # started, but its worker has not taken it up yet
+            raise Unavailable(
+                "The payment was handed to its workflow but is not confirmed yet; retry.",
+                cause="workflow started, no worker answered",
+                code="workflow_unavailable",
+            )
         if state.error_code is not None:
             return PaymentOutcome(VALIDATION_TO_PAYMENT_CODE.get(state.error_code, 2), state.payment_id)
         return PaymentOutcome(0, state.payment_id, request.intent_id)
+
+    async def _kept_for_retry(self, principal: Principal, n: Notification, payment_id: int) -> Payment | None:
+        """The payment, when this transaction was recorded for the one this notification pays and an
+        earlier attempt of it was answered 503: the gateway is retrying what we kept."""
+        payment = await self._payments.by_id(payment_id)
+        if payment is None or payment.tenant != principal.tenant:
+            return None
+        report = n.report
+        if report.control_number:
+            same = payment.control_number == report.control_number
+        else:
+            same = payment.intent_id == self._intent_for(principal, n).intent_id
+        if same and await went_unconfirmed(self._sessions, principal.tenant, report.transaction_id):
+            return payment
+        return None
 
     def _intent_for(self, principal: Principal, n: Notification) -> PaymentIntentInput:
         """The intent a payment without one implies: its line, its payer, starting at "received"."""

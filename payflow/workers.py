@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -31,9 +32,12 @@ async def worker(
     settings: Settings,
     task_queue: str | None = None,
     interceptors: Sequence[Interceptor] = (),
+    substitutes: Mapping[str, Callable[..., Any]] | None = None,
 ) -> AsyncIterator[Worker]:
     """A running worker with every workflow and activity; stops cleanly when the block ends.
-    `interceptors` let the fault-injection tests fail an activity after it committed."""
+    The fault tests fail activities after their commit (`interceptors`) or put other activities in
+    place of real ones (`substitutes`, by activity name)."""
+    substitutes = substitutes or {}
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     payments = PaymentStore(sessions)
@@ -53,26 +57,31 @@ async def worker(
             interceptors=list(interceptors),
             workflows=list(WORKFLOWS),
             activities=[
-                intents.value_intent,
-                intents.assign_internal_control_number,
-                intents.store_control_number,
-                intents.record_status,
-                intents.record_receipt,
-                intents.match_payment,
-                gateway.cancel_bill,
-                gateway.post_bill,
-                sms.send_sms,
-                reconciliation.fetch_statement,
-                reconciliation.compare_statement,
-                reconciliation.reconcile_statement,
-                reconciliation.feed_payment,
-                claims.create_case,
-                claims.record_settlement,
-                claims.record_case_change,
-                claims.cancel_revision,
-                webhooks.attempt,
-                webhooks.finish_delivery,
-            ],
+                fn
+                for fn in (
+                    intents.value_intent,
+                    intents.assign_internal_control_number,
+                    intents.store_control_number,
+                    intents.record_status,
+                    intents.record_receipt,
+                    intents.match_payment,
+                    gateway.cancel_bill,
+                    gateway.post_bill,
+                    sms.send_sms,
+                    reconciliation.fetch_statement,
+                    reconciliation.compare_statement,
+                    reconciliation.reconcile_statement,
+                    reconciliation.feed_payment,
+                    claims.create_case,
+                    claims.record_settlement,
+                    claims.record_case_change,
+                    claims.cancel_revision,
+                    webhooks.attempt,
+                    webhooks.finish_delivery,
+                )
+                if fn.__name__ not in substitutes
+            ]
+            + list(substitutes.values()),
         )
         sweep = asyncio.create_task(relay.sweep(client, settings.relay_sweep_s))
         try:

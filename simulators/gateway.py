@@ -22,6 +22,16 @@ from fastapi import FastAPI, Header, Response
 from pydantic import BaseModel
 
 CALLBACK_ATTEMPTS = 120
+RETRY_DELAY_S = 0.5
+MAX_RETRY_AFTER_S = 30.0
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The server's Retry-After in seconds (capped), when it sent one as a number."""
+    try:
+        return min(float(response.headers["retry-after"]), MAX_RETRY_AFTER_S)
+    except (KeyError, ValueError):
+        return None
 
 
 class Behaviour(BaseModel):
@@ -80,6 +90,10 @@ class GatewayState:
     def next_control_number(self) -> str:
         return f"99{next(self.numbers):010d}"
 
+    def refused(self) -> int:
+        """How many of payflow's answers to payment notifications were 4xx (final refusals)."""
+        return sum(400 <= a < 500 and a != 401 for n in self.notifications for a in n["answers"])
+
 
 @dataclass
 class ApiCredentials:
@@ -119,19 +133,29 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
         return {"Authorization": f"Bearer {credentials.token}"}
 
     async def deliver(url: str, body: dict[str, Any], log: list[dict[str, Any]]) -> None:
-        """POST to payflow until it answers below 500 (retrying through a restart), and log the answer."""
+        """POST to payflow until it answers below 500, as a real gateway does: a 5xx or a connection
+        error is retried (after its Retry-After, if any), a 4xx is final. Logs the final answer, the
+        status of every attempt (`answers`, 0 for a connection error) and each Retry-After honoured."""
+        answers: list[int] = []
+        waits: list[float | None] = []
+        attempts = {"answers": answers, "waits": waits}
         async with httpx.AsyncClient(timeout=30) as http:
             for _ in range(CALLBACK_ATTEMPTS):
+                delay = None
                 try:
                     r = await http.post(url, json=body, headers=await token(http))
+                    answers.append(r.status_code)
                     if r.status_code == 401 and credentials:
                         credentials.token = None
                     if r.status_code < 500 and r.status_code != 401:
-                        log.append({"status": r.status_code, "answer": r.text, **body})
+                        log.append({"status": r.status_code, "answer": r.text, **attempts, **body})
                         return
+                    delay = retry_after(r)
                 except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.5)
+                    answers.append(0)
+                waits.append(delay)
+                await asyncio.sleep(delay or RETRY_DELAY_S)
+            log.append({"status": None, "answer": "gave up", **attempts, **body})
 
     async def call_back(bill: Bill, kind: str) -> None:
         await asyncio.sleep(state.behaviour.delay_ms / 1000)

@@ -177,12 +177,19 @@ class PaymentNotification(SQLModel, table=True):
     client_id: str
     payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
     control_number: str | None = None
-    transaction_id: str | None = None
+    transaction_id: str | None = Field(default=None, index=True)
     amount: Decimal | None = money(nullable=True, default=None)
     accepted: bool
     code: int
+    """The openIMIS code answered; -1 when there was no answer but a 503 to retry (outcome unavailable)."""
     reason: str
     body: str
+    outcome: str = "rejected"
+    """accepted, rejected, or unavailable (503: not confirmed, the gateway retries)."""
+    attempt: int = 1
+    """1 for the first notification of a transaction, 2 and on for the gateway's retries of it."""
+    accepted_transaction: str | None = Field(default=None, unique=True, max_length=200)
+    """"tenant\\ntransaction id" on the accepted row only: one accepted row per gateway transaction."""
     received_at: datetime = Field(default_factory=utcnow)
 
 

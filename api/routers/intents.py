@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, Security
 
 from api.auth import Principal, authorize
 from api.deps import intents, payment_service
-from api.errors import ApiError
+from api.errors import ApiError, Unavailable
 from api.intent_service import IntentService, fingerprint
 from api.payment_service import PaymentService
 from api.schemas import PaymentIntentCreate, PaymentIntentView
@@ -85,8 +85,10 @@ async def create_payment_intent(
         )
         state = await service.start(intent, wait, request_hash)
     if state is None:
-        raise ApiError(
-            503, "workflow_unavailable", "The intent exists but its state is not readable yet; retry."
+        raise Unavailable(
+            "The intent exists but its state is not readable yet; retry.",
+            cause="no state from the workflow or the store",
+            code="workflow_unavailable",
         )
     if state.error_code is not None:
         raise ApiError(
@@ -100,25 +102,47 @@ async def create_payment_intent(
     return PaymentIntentView.of(state)
 
 
+async def _resolve(raw: str, principal: Principal, service: PaymentService) -> str:
+    """The intent id in a path: the intent's UUID, or the numeric payment id the openIMIS routes use."""
+    if raw.isdigit():
+        payment = await service.owned(principal, int(raw))
+        if payment is None:
+            raise ApiError(404, "intent_not_found", f"No payment intent {raw} for this tenant.")
+        return payment.intent_id
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as err:
+        raise ApiError(422, "invalid_intent_id", "The id is neither an intent id nor a payment id.") from err
+
+
 @router.get(
     "/{intent_id}", response_model=PaymentIntentView, responses={404: {"description": "Unknown intent"}}
 )
 async def get_payment_intent(
-    intent_id: uuid.UUID,
+    intent_id: Annotated[str, Path(description="the intent id, or its numeric payment id")],
     principal: Principal = Security(authorize, scopes=["payments:read"]),
     service: IntentService = Depends(intents),
+    payments: PaymentService = Depends(payment_service),
 ) -> PaymentIntentView:
-    state = await service.state(str(intent_id))
+    state = await service.state(await _resolve(intent_id, principal, payments))
     if state is None or state.tenant != principal.tenant:
         raise ApiError(404, "intent_not_found", f"No payment intent {intent_id} for this tenant.")
     return PaymentIntentView.of(state)
 
 
-async def _owned_payment(intent_id: uuid.UUID, principal: Principal, service: PaymentService) -> Payment:
+async def _owned_payment(
+    intent_id: uuid.UUID, principal: Principal, service: PaymentService, flows: IntentService
+) -> Payment:
     payment = await service.by_intent(principal, str(intent_id))
-    if payment is None:
-        raise ApiError(404, "intent_not_found", f"No payment intent {intent_id} for this tenant.")
-    return payment
+    if payment is not None:
+        return payment
+    if await flows.known(str(intent_id), principal.tenant) is not None:
+        raise Unavailable(
+            "The intent is being created (its worker has not taken it up yet); retry.",
+            cause="no payment record yet",
+            code="intent_pending",
+        )
+    raise ApiError(404, "intent_not_found", f"No payment intent {intent_id} for this tenant.")
 
 
 @router.post("/{intent_id}/cancel", response_model=PaymentIntentView, responses=PROBLEM_RESPONSES)
@@ -129,7 +153,7 @@ async def cancel_payment_intent(
     flows: IntentService = Depends(intents),
 ) -> PaymentIntentView:
     """Cancel an unpaid intent: the bill is cancelled at the gateway first, then the SMS is sent."""
-    payment = await _owned_payment(intent_id, principal, service)
+    payment = await _owned_payment(intent_id, principal, service, flows)
     outcome = await service.cancel(payment, "Cancelled on request")
     if not outcome.cancelled:
         raise ApiError(409, "not_cancellable", outcome.message or "The intent cannot be cancelled.")
@@ -143,9 +167,10 @@ async def rematch_payment_intent(
     intent_id: uuid.UUID,
     principal: Principal = Security(authorize, scopes=["payments:write"]),
     service: PaymentService = Depends(payment_service),
+    flows: IntentService = Depends(intents),
 ) -> MatchResult:
     """Match a received payment now (after the family was registered, say); 409 when nothing waits."""
-    payment = await _owned_payment(intent_id, principal, service)
+    payment = await _owned_payment(intent_id, principal, service, flows)
     result = await service.rematch(payment)
     if result is None:
         raise ApiError(409, "nothing_to_match", "This intent has no received payment waiting to be matched.")

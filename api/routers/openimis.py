@@ -16,8 +16,9 @@ from temporalio.service import RPCError
 
 from api.auth import Principal, authorize
 from api.deps import intents, payments
+from api.errors import OPENIMIS_TAG
 from api.intent_service import IntentService
-from api.openimis_wire import WireError, body, intent_of_pay, internal_identifier
+from api.openimis_wire import WireError, body, intent_of_pay, internal_identifier, payment_or_intent
 from domain.intent import INTENT_MESSAGES, PaymentIntentInput
 from domain.payment_flow import Acknowledgement, ControlNumberReceipt, IntentState
 from domain.status import PaymentStatus
@@ -25,7 +26,7 @@ from store.models import Payment
 from store.payments import PaymentStore
 from workflows.payment_intent import PaymentIntentWorkflow
 
-router = APIRouter(prefix="/api", tags=["openIMIS ePayment"])
+router = APIRouter(prefix="/api", tags=[OPENIMIS_TAG])
 
 ACK_FAILED = "1-Request for control number cannot be posted in the  external payment gateway"
 CN_FAILED = "1-Control number cannot be assigned by the external payment gateway"
@@ -62,7 +63,9 @@ def _control_number_answer(state: IntentState) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "error_occured": False,
         "error_message": INTENT_MESSAGES[0],
-        "internal_identifier": str(state.payment_id) if state.payment_id is not None else None,
+        # No payment record yet (its worker has not taken the intent up): the intent id stands in for
+        # it, and GetAssignedControlNumbers accepts either.
+        "internal_identifier": str(state.payment_id) if state.payment_id is not None else state.intent_id,
         "control_number": state.control_number,
     }
     if state.error_code is not None:
@@ -103,21 +106,27 @@ async def get_assigned_control_numbers(
     request: Request,
     principal: Principal = Security(authorize, scopes=["payments:read"]),
     store: PaymentStore = Depends(payments),
+    service: IntentService = Depends(intents),
 ) -> JSONResponse:
     try:
         raw = body(await read_json(request)).get("requests")
         if not isinstance(raw, list) or not raw:
             raise WireError(WRONG_IDENTIFIER)
-        ids = [internal_identifier(body(r).get("internal_identifier"), WRONG_IDENTIFIER) for r in raw]
+        ids = [payment_or_intent(body(r).get("internal_identifier"), WRONG_IDENTIFIER) for r in raw]
     except WireError as err:
         return _v2_error(str(err))
-    found = {p.id: p for p in await store.by_ids(set(ids)) if p.tenant == principal.tenant}
+    numeric = {i for i in ids if isinstance(i, int)}
+    found: dict[int | str, str | None] = {
+        p.id: p.control_number for p in await store.by_ids(numeric) if p.tenant == principal.tenant and p.id
+    }
+    for intent_id in dict.fromkeys(i for i in ids if isinstance(i, str)):
+        state = await service.known(intent_id, principal.tenant)
+        if state is not None:
+            found[intent_id] = state.control_number
     unknown = [str(i) for i in dict.fromkeys(ids) if i not in found]
     if unknown:
         return _v2_error("2-Not valid internal identifier " + ",".join(unknown))
-    assigned = [
-        {"internal_identifier": str(i), "control_number": found[i].control_number} for i in dict.fromkeys(ids)
-    ]
+    assigned = [{"internal_identifier": str(i), "control_number": found[i]} for i in dict.fromkeys(ids)]
     return JSONResponse({"error_occured": False, "assigned_control_numbers": assigned})
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from api.auth import Principal, authorize
 from api.deps import payment_service
+from api.errors import OPENIMIS_TAG
 from api.openimis_wire import WireError, body, ddmmyyyy, internal_identifier, payment_data
 from api.payment_service import Notification, PaymentService
 from api.routers.openimis import JSON_BODY, read_json
@@ -20,7 +21,7 @@ from domain.intent import PAYMENT_DATA_MESSAGES, PaymentReport
 from domain.payment_flow import MatchResult
 from store.models import Payment
 
-router = APIRouter(prefix="/api", tags=["openIMIS ePayment"])
+router = APIRouter(prefix="/api", tags=[OPENIMIS_TAG])
 MATCH_CONCURRENCY = 8
 
 
