@@ -159,7 +159,8 @@ async def test_cli_names_a_deleted_premium_and_exits_non_zero(
     async with make_stack() as stack:
         payment_id = await matched_payment(stack)
         premium_id = await line_premium(stack, payment_id)
-        db = sqlite3.connect(db_url.split("///", 1)[1])  # foreign keys off: the line keeps pointing at it
+        # foreign keys off: the line keeps pointing at it
+        db = sqlite3.connect(db_url.split("///", 1)[1], timeout=30)
         with db:
             db.execute("delete from premium where id = ?", (premium_id,))
         db.close()
@@ -197,7 +198,7 @@ async def run_check(env: dict[str, str], *args: str) -> tuple[int, str]:
 async def test_keys_used_twice_and_a_premium_for_no_line(dev_env: WorkflowEnvironment, db_url: str) -> None:
     """A database that lost its unique key on control numbers, edited by hand; the workflows of these
     rows never existed, which is only a warning."""
-    db = sqlite3.connect(db_url.split("///", 1)[1])
+    db = sqlite3.connect(db_url.split("///", 1)[1], timeout=30)
     [schema] = db.execute("select sql from sqlite_master where name = 'payment'").fetchone()
     loose = re.sub(r",\s*UNIQUE \(control_number\)", "", schema)
     assert loose != schema
