@@ -11,6 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import Refused
 from domain.intent import PaymentReport
+from domain.payment_flow import record_payment_update_id
 from domain.reconciliation import Comparison, MissingPayment, Statement, StatementLine
 from payflow.settings import Settings
 from store.db import SessionFactory
@@ -76,7 +77,7 @@ class ReconciliationActivities:
         try:
             # One update id per transaction: a retried activity joins the first update, not a refusal.
             await handle.execute_update(
-                PaymentIntentWorkflow.record_payment, report, id=f"record-payment-{line.transaction_id}"
+                PaymentIntentWorkflow.record_payment, report, id=record_payment_update_id(line.transaction_id)
             )
         except (WorkflowUpdateFailedError, RPCError) as err:
             if isinstance(err, RPCError) and err.status != RPCStatusCode.NOT_FOUND:

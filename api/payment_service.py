@@ -23,7 +23,7 @@ from api.auth import Principal
 from api.errors import Unavailable
 from api.intent_service import IntentService
 from domain.intent import PAYMENT_DATA_MESSAGES, IntentLine, PaymentIntentInput, PaymentReport
-from domain.payment_flow import CancelOutcome, CancelRequest, MatchResult
+from domain.payment_flow import CancelOutcome, CancelRequest, MatchResult, record_payment_update_id
 from domain.registry import PolicyStage
 from domain.status import PaymentStatus
 from payflow.settings import Settings
@@ -37,12 +37,6 @@ from workflows.payment_intent import PaymentIntentWorkflow
 PAYMENT_NAMESPACE = uuid.UUID("0c3f8a9e-6d0b-4f3e-8b8e-2f6f1d7c9a10")
 VALIDATION_TO_PAYMENT_CODE = {3: 6, 2: 7, 5: 8}
 """Intent validation codes → GetPaymentData codes for a payment without an intent."""
-
-
-def record_payment_update_id(tenant: str, transaction_id: str) -> str:
-    """One update id per gateway transaction: a retried notification joins the update of the first."""
-    key = "\n".join(("record_payment", tenant, transaction_id))
-    return f"record_payment-{uuid.uuid5(PAYMENT_NAMESPACE, key)}"
 
 
 @dataclass(frozen=True)
@@ -129,7 +123,7 @@ class PaymentService:
             payment = await self._payments.by_control_number(report.control_number)
             if payment is None or payment.tenant != principal.tenant:
                 return PaymentOutcome(3)
-            update_id = record_payment_update_id(principal.tenant, report.transaction_id)
+            update_id = record_payment_update_id(report.transaction_id)
             try:
                 await self._intents.update(
                     payment.intent_id, PaymentIntentWorkflow.record_payment, report, update_id=update_id

@@ -174,3 +174,9 @@ class IntentState(BaseModel):
     def control_number_settled(self) -> bool:
         """The control-number step is over: assigned, failed, rejected or cancelled."""
         return self.status is not None and self.status not in (PaymentStatus.CREATED, PaymentStatus.POSTED)
+
+
+def record_payment_update_id(transaction_id: str) -> str:
+    """One `record_payment` update id per gateway transaction, whoever sends it (the gateway's
+    notification, its retry, the reconciliation feed): Temporal applies it once per run."""
+    return f"record_payment-{transaction_id}"
