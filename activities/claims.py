@@ -15,18 +15,12 @@ class ClaimActivities:
         self._sessions = sessions
         self._relay = relay
 
-    async def _published(self, case_id: str) -> None:
-        """Start the webhook deliveries of the events this write appended."""
-        case = await claims.case_by_id(self._sessions, case_id)
-        if case is not None:
-            await self._relay.relay(case.tenant)
-
     @activity.defn
     async def create_case(self, creation: CaseCreation) -> int:
         event_id = await claims.create_case(
             self._sessions, creation.case, creation.correlation_id, creation.at
         )
-        await self._relay.relay(creation.case.tenant)
+        self._relay.kick()
         return event_id
 
     @activity.defn
@@ -41,7 +35,7 @@ class ClaimActivities:
             write.changed_by,
             write.idempotency_key,
         )
-        await self._published(write.case_id)
+        self._relay.kick()
         return recorded
 
     @activity.defn
@@ -57,7 +51,7 @@ class ClaimActivities:
             write.reason,
             write.description,
         )
-        await self._published(write.case_id)
+        self._relay.kick()
         return event_id
 
     @activity.defn

@@ -50,19 +50,13 @@ class IntentActivities:
         self._registry = registry
         self._relay = relay
 
-    async def _published(self, payment_id: int) -> None:
-        """Start the webhook deliveries of the events this write appended."""
-        payment = await self._payments.by_id(payment_id)
-        if payment is not None:
-            await self._relay.relay(payment.tenant)
-
     @activity.defn
     async def value_intent(self, request: PaymentIntentInput) -> ValuationResult:
         """Validate in openIMIS order, value each line and persist the payment (once per intent)."""
         existing = await self._payments.by_intent(request.intent_id)
         if existing is None:
             existing = await self._create(request)
-        await self._relay.relay(request.tenant)
+        self._relay.kick()
         return await self._result(existing)
 
     async def _create(self, request: PaymentIntentInput) -> Payment:
@@ -135,7 +129,7 @@ class IntentActivities:
         "" when the payment no longer awaits a number (cancelled meanwhile)."""
         payment = await self._payments.by_id(payment_id)
         if payment is not None and payment.control_number:
-            await self._published(payment_id)
+            self._relay.kick()
             return payment.control_number
         digits = self._settings.cn_length - 2
         for _ in range(MAX_CN_DRAWS):
@@ -143,7 +137,7 @@ class IntentActivities:
             cn = with_check_digits(base)
             outcome = await self._payments.assign_control_number(payment_id, cn)
             if outcome is CNOutcome.ASSIGNED:
-                await self._published(payment_id)
+                self._relay.kick()
                 return cn
             if outcome is CNOutcome.NOT_AWAITING:
                 # an overlapping attempt of this activity may have stored its number first: that one wins
@@ -163,7 +157,7 @@ class IntentActivities:
                 reason="8: Duplicated control number assigned",
                 only_from=[PaymentStatus.CREATED, PaymentStatus.POSTED],
             )
-        await self._published(write.payment_id)
+        self._relay.kick()
         return outcome.value
 
     @activity.defn
@@ -172,7 +166,7 @@ class IntentActivities:
             result = await record_receipt(self._sessions, write.payment_id, write.report, write.partial)
         except ReceiptConflict as err:
             raise ApplicationError(str(err), type="ReceiptConflict", non_retryable=True) from err
-        await self._published(write.payment_id)
+        self._relay.kick()
         return result
 
     @activity.defn
@@ -183,7 +177,7 @@ class IntentActivities:
             request.paid_on,
             age_of_majority=self._settings.age_of_majority,
         )
-        await self._published(request.payment_id)  # payment.matched
+        self._relay.kick()  # payment.matched
         return result
 
     @activity.defn
@@ -191,5 +185,5 @@ class IntentActivities:
         changed = await self._payments.set_status(
             write.payment_id, write.status, reason=write.reason, only_from=write.only_from
         )
-        await self._published(write.payment_id)
+        self._relay.kick()
         return changed

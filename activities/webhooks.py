@@ -76,6 +76,8 @@ class EventRelay:
     def __init__(self, settings: Settings, store: WebhookStore) -> None:
         self._settings = settings
         self._store = store
+        self._kicked = False
+        self._kicked_relay: asyncio.Task[None] | None = None
 
     async def relay(self, tenant: str, client: Client | None = None) -> int:
         """Start deliveries for the tenant's undispatched events (the activity's client by default)."""
@@ -90,17 +92,32 @@ class EventRelay:
         await self._store.mark_dispatched([e.id for e in events if e.id is not None])
         return started
 
+    def kick(self) -> None:
+        """Relay soon, after the calling activity has answered, so no answer waits for deliveries to
+        start. Coalesced: one relay runs at a time, and runs again if kicked meanwhile; what a crash
+        leaves undispatched, the sweep relays."""
+        self._kicked = True
+        if self._kicked_relay is None or self._kicked_relay.done():
+            self._kicked_relay = asyncio.create_task(self._relay_kicked(activity.client()))
+
+    async def _relay_kicked(self, client: Client) -> None:
+        while self._kicked:
+            self._kicked = False
+            await self._relay_older_than(client, datetime.now(UTC))
+
     async def sweep(self, client: Client, every_s: float) -> None:
         """Relay, every `every_s` seconds, events older than that which no writer relayed (a worker that
         died between its commit and its relay); runs for the worker's life."""
         while True:
             await asyncio.sleep(every_s)
-            try:
-                cutoff = datetime.now(UTC) - timedelta(seconds=every_s)
-                for tenant in await self._store.tenants_with_stale_events(cutoff):
-                    await self.relay(tenant, client)
-            except Exception as err:  # the database or Temporal is down: the next round tries again
-                log.warning("event relay sweep failed: %s: %s", type(err).__name__, err)
+            await self._relay_older_than(client, datetime.now(UTC) - timedelta(seconds=every_s))
+
+    async def _relay_older_than(self, client: Client, cutoff: datetime) -> None:
+        try:
+            for tenant in await self._store.tenants_with_undispatched(cutoff):
+                await self.relay(tenant, client)
+        except Exception as err:  # the database or Temporal is down: the sweep tries again
+            log.warning("event relay failed: %s: %s", type(err).__name__, err)
 
 
 @dataclass
@@ -234,7 +251,7 @@ class WebhookActivities:
             reason = f"every attempt failed since {failing_since.isoformat()}"
             outcome = outcome.model_copy(update={"result": "disabled"})
         if reason is not None and await self._store.disable(endpoint.id, reason, at):
-            await self._relay.relay(endpoint.tenant)  # endpoint.disabled to the tenant's other endpoints
+            self._relay.kick()  # endpoint.disabled to the tenant's other endpoints
         return outcome
 
     @activity.defn

@@ -40,11 +40,26 @@ class Settings(BaseSettings):
     webhook_allow_hosts: str = ""
     """Hosts that may receive webhooks over http or on private addresses (comma-separated)."""
     webhook_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    """Seconds before each delivery attempt."""
     relay_sweep_s: float = 5.0
     """How often the worker relays events that no writer relayed (it died between commit and relay)."""
-    """Seconds before each delivery attempt."""
     update_timeout_s: float = 20.0
     """How long the API waits for a workflow to answer an update before it answers 503."""
+    max_inflight_starts: int = 32
+    """Workflow starts one API process admits at once (GetControlNumber, payment intents, payments
+    without an intent, cases); beyond it, 503 with Retry-After at once (api/admission.py)."""
+    start_timeout_s: float = 3.0
+    """How long a start waits for its worker beyond the control-number wait (at most UPDATE_TIMEOUT_S)
+    before it answers with the intent as known so far."""
+
+    worker_max_activities: int = 20
+    """Activities a worker runs at once (gateway, SMS, webhook calls and long store steps)."""
+    worker_max_local_activities: int = 20
+    """Short store steps a worker runs at once inside workflow tasks."""
+    worker_max_workflow_tasks: int = 20
+    db_pool_timeout_s: float = 10.0
+    """How long a store call waits for a pooled connection; shorter than every activity timeout, so a
+    step short of connections fails and retries instead of timing out in the queue."""
 
     prior_enrolment: bool = False
     partial_payments: bool = False
@@ -68,6 +83,12 @@ class Settings(BaseSettings):
     token_ttl_s: int = 3600
 
     data_dir: Path = Path(".payflow")
+
+    @property
+    def worker_db_connections(self) -> int:
+        """One connection per activity and local-activity slot, and one for the relay's sweep: no step
+        ever waits for a connection another step of the same worker holds."""
+        return self.worker_max_activities + self.worker_max_local_activities + 1
 
     @property
     def webhook_schedule_seconds(self) -> list[int]:

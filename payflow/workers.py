@@ -38,10 +38,13 @@ async def worker(
     The fault tests fail activities after their commit (`interceptors`) or put other activities in
     place of real ones (`substitutes`, by activity name)."""
     substitutes = substitutes or {}
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.worker_db_connections, settings.db_pool_timeout_s)
     sessions = session_factory(engine)
     payments = PaymentStore(sessions)
-    async with httpx.AsyncClient() as http:
+    limits = httpx.Limits(
+        max_connections=settings.worker_max_activities + settings.worker_max_local_activities
+    )
+    async with httpx.AsyncClient(limits=limits) as http:
         webhook_store = WebhookStore(sessions)
         relay = EventRelay(settings, webhook_store)
         webhooks = WebhookActivities(settings, http, webhook_store, relay)
@@ -55,6 +58,9 @@ async def worker(
             task_queue=task_queue or settings.task_queue,
             graceful_shutdown_timeout=timedelta(seconds=20),
             interceptors=list(interceptors),
+            max_concurrent_activities=settings.worker_max_activities,
+            max_concurrent_local_activities=settings.worker_max_local_activities,
+            max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
             workflows=list(WORKFLOWS),
             activities=[
                 fn

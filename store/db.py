@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -15,23 +16,28 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, connections: int | None = None, wait_s: float = 30.0) -> AsyncEngine:
+    """An engine whose pool holds `connections` (SQLAlchemy's 5 + 10 overflow when None); a caller
+    waits at most `wait_s` for a connection, and on SQLite as long for the single writer's lock."""
+    pool: dict[str, Any] = {"pool_timeout": wait_s}
+    if connections is not None:
+        pool |= {"pool_size": connections, "max_overflow": 0}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": wait_s}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(conn, _record) -> None:  # type: ignore[no-untyped-def]
             cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA journal_mode=WAL")  # readers never wait; one writer at a time
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, **pool)
 
 
 SessionFactory = async_sessionmaker[AsyncSession]

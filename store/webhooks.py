@@ -167,9 +167,8 @@ class WebhookStore:
         async with self._sessions() as s:
             return list((await s.exec(select(Delivery).where(Delivery.event_id == event.id))).all())
 
-    async def tenants_with_stale_events(self, before: datetime) -> list[str]:
-        """Tenants holding events written before `before` and still undispatched: their writer died
-        between its commit and its relay, so the worker's sweep relays them."""
+    async def tenants_with_undispatched(self, before: datetime) -> list[str]:
+        """Tenants holding events written before `before` and not dispatched yet."""
         async with self._sessions() as s:
             q = select(Event.tenant).where(col(Event.dispatched_at).is_(None), col(Event.created_at) < before)
             return sorted(set((await s.exec(q.distinct())).all()))

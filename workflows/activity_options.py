@@ -22,3 +22,6 @@ def retrying(initial_s: float = 1, maximum: timedelta = timedelta(seconds=30), *
 
 STORE_CALL = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": retrying()}
 """Store writes are idempotent, so they retry until the database answers."""
+
+LOCAL_STORE_CALL = {"start_to_close_timeout": timedelta(seconds=10), "retry_policy": retrying()}
+"""The same steps run as local activities: within the workflow task, retried in the worker first."""

@@ -9,8 +9,9 @@ matching, cancellation, expiry with reminder) came after the first release and s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -38,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sms import SmsKind
     from domain.status import PaymentStatus
     from workflows import search_attributes as sa
-    from workflows.activity_options import STORE_CALL, retrying
+    from workflows.activity_options import LOCAL_STORE_CALL, STORE_CALL, retrying
 
 S = PaymentStatus
 GATEWAY_RETRY = retrying(maximum=timedelta(seconds=20))
@@ -52,6 +53,8 @@ TIMEOUT_REASON = "Timeout when requesting control number"
 RECEIPT_PATCH = "receipt-and-matching"
 EXPIRY_PATCH = "expiry-survives-gateway-outage"
 PAID_EARLY_PATCH = "paid-before-the-bill-was-acknowledged"
+LOCAL_STEPS_PATCH = "local-store-steps"
+T = TypeVar("T")
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
 
@@ -76,16 +79,13 @@ class PaymentIntentWorkflow:
         if request.resume_state is not None:  # continued as new while retrying the match
             await self._match_until_done()
             return await self._finish()
-        workflow.upsert_search_attributes(
-            [
-                sa.TENANT.value_set(request.tenant),
-                sa.INSURANCE_NUMBERS.value_set(request.insurance_numbers),
-                *([sa.OFFICER_CODE.value_set(request.officer_code)] if request.officer_code else []),
-            ]
-        )
-        valued = await workflow.execute_activity(
-            acts.value_intent, request, summary="validate and value the intent", **STORE_CALL
-        )
+        if (
+            workflow.info().typed_search_attributes.get(sa.TENANT) is None
+        ):  # started before they came at start
+            workflow.upsert_search_attributes(
+                [pair.key.value_set(pair.value) for pair in sa.at_start(request)]
+            )
+        valued = await self._store(acts.value_intent, request, "validate and value the intent")
         self._state.payment_id = valued.payment_id
         self._state.lines = valued.lines
         if valued.error_code is not None:
@@ -104,11 +104,8 @@ class PaymentIntentWorkflow:
             return await self._finish()
 
         if request.options.cn_mode is CNMode.INTERNAL:
-            cn = await workflow.execute_activity(
-                acts.assign_internal_control_number,
-                valued.payment_id,
-                summary="generate a control number",
-                **STORE_CALL,
+            cn = await self._store(
+                acts.assign_internal_control_number, valued.payment_id, "generate a control number"
             )
             if cn:  # "" when a cancellation came first
                 self._assigned(cn)
@@ -207,11 +204,10 @@ class PaymentIntentWorkflow:
         """Record a gateway payment (call with the lock held); 4 RECEIVED once the amount is covered."""
         assert self._state.payment_id is not None
         partial = self._request.options.partial_payments and self._request.received is None
-        result = await workflow.execute_activity(
+        result = await self._store(
             acts.record_receipt,
             ReceiptWrite(payment_id=self._state.payment_id, report=report, partial=partial),
-            summary=f"record payment {report.transaction_id}",
-            **STORE_CALL,
+            f"record payment {report.transaction_id}",
         )
         self._state.received_amount = result.received_total
         self._state.transactions.append(report.transaction_id)
@@ -232,11 +228,10 @@ class PaymentIntentWorkflow:
         options = self._request.options
         while True:
             async with self._lock:
-                result = await workflow.execute_activity(
+                result = await self._store(
                     acts.match_payment,
                     MatchRequest(payment_id=self._state.payment_id, paid_on=self._state.paid_on),
-                    summary="match the payment to its policies",
-                    **STORE_CALL,
+                    "match the payment to its policies",
                 )
                 self._state.match_attempts += 1
                 self._state.match = result
@@ -443,11 +438,10 @@ class PaymentIntentWorkflow:
             )
             await self._fail(S.FAILED_REQUEST, reason, only_from=[S.CREATED, S.POSTED])
             return ControlNumberResult(outcome="failed", status=S.FAILED_REQUEST, message=reason)
-        outcome = await workflow.execute_activity(
+        outcome = await self._store(
             acts.store_control_number,
             ControlNumberWrite(payment_id=self._state.payment_id, control_number=receipt.control_number),
-            summary="store the control number",
-            **STORE_CALL,
+            "store the control number",
         )
         if outcome == "assigned":
             self._assigned(receipt.control_number)
@@ -495,12 +489,18 @@ class PaymentIntentWorkflow:
         self, status: PaymentStatus, reason: str | None, *, only_from: list[PaymentStatus]
     ) -> bool:
         assert self._state.payment_id is not None
-        return await workflow.execute_activity(
+        return await self._store(
             acts.record_status,
             StatusWrite(payment_id=self._state.payment_id, status=status, only_from=only_from, reason=reason),
-            summary=f"record status {status.name}",
-            **STORE_CALL,
+            f"record status {status.name}",
         )
+
+    async def _store(self, step: Callable[[Any], Awaitable[T]], arg: Any, summary: str) -> T:
+        """A short idempotent store step. Since LOCAL_STEPS_PATCH it is a local activity: run inside
+        the workflow task, so GetControlNumber is answered after one task instead of one per step."""
+        if workflow.patched(LOCAL_STEPS_PATCH):
+            return await workflow.execute_local_activity(step, arg, summary=summary, **LOCAL_STORE_CALL)
+        return await workflow.execute_activity(step, arg, summary=summary, **STORE_CALL)
 
     def _advance(self, status: PaymentStatus, note: str | None = None) -> None:
         self._state.status = status

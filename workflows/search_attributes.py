@@ -1,6 +1,8 @@
 """Custom search attributes the workflows keep current, so operators can find flows in the Temporal UI."""
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from domain.intent import PaymentIntentInput
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 CONTROL_NUMBER = SearchAttributeKey.for_keyword("ControlNumber")
@@ -21,3 +23,15 @@ ALL = (
     DELIVERY_STATUS,
     ENDPOINT_ID,
 )
+
+
+def at_start(request: PaymentIntentInput) -> TypedSearchAttributes:
+    """What an intent is known by from its request: set when it starts, so the workflow's first
+    task has nothing to upsert."""
+    pairs: list[SearchAttributePair] = [
+        SearchAttributePair(TENANT, request.tenant),
+        SearchAttributePair(INSURANCE_NUMBERS, request.insurance_numbers),
+    ]
+    if request.officer_code:
+        pairs.append(SearchAttributePair(OFFICER_CODE, request.officer_code))
+    return TypedSearchAttributes(pairs)
