@@ -40,6 +40,7 @@ async def test_internal_control_number_then_expiry_after_30_days(
         assert f"expires on {expiry:%d-%m-%Y}" in texts[1]
         assert texts[2].startswith(f"Invoice number {state.control_number} has been cancelled")
         await record(handle, "internal_assigned_expired")
+        await record(handle, "local_steps_internal_assigned_expired")  # since the local-store-steps patch
 
 
 async def test_gateway_control_number_by_update(time_env: WorkflowEnvironment, db_url: str) -> None:
@@ -68,6 +69,7 @@ async def test_gateway_control_number_by_update(time_env: WorkflowEnvironment, d
         else:
             raise AssertionError("a second, different control number must be refused")
         await record(handle, "gateway_assigned")
+        await record(handle, "local_steps_gateway_assigned")  # since the local-store-steps patch
         await handle.terminate()
 
 

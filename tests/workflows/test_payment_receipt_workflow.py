@@ -47,6 +47,7 @@ async def test_expiry_cancels_the_bill_at_the_gateway_after_a_reminder(
         texts = [m["text"] for m in h.sms.messages.values()]
         assert [t[:11] for t in texts] == ["Control No:", "Reminder: C", "Invoice num"]
         await record(handle, "gateway_expired_cancelled")
+        await record(handle, "local_steps_gateway_expired_cancelled")  # since the local-store-steps patch
 
 
 async def test_refused_cancel_waits_for_the_payment(dev_env: WorkflowEnvironment, db_url: str) -> None:
@@ -120,6 +121,7 @@ async def test_proxy_family_is_matched_by_the_daily_retry(time_env: WorkflowEnvi
         # confirmation, then "paid but not matched" at most once per 2 days over 3+ days, then activated
         assert kinds[0] == "Payment" and kinds[-1] == "Payment" and kinds.count("The") == 2
         await record(handle, "received_without_intent_matched_by_retry")
+        await record(handle, "local_steps_received_matched_by_retry")  # since the local-store-steps patch
 
 
 async def test_reconciliation_feeds_a_payment_we_never_heard_of(
