@@ -5,33 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity
-from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+from temporalio.worker import ExecuteActivityInput
 
 from payflow.settings import get_settings
 from payflow.temporal import connect
 from payflow.workers import worker
+from tests.faults.inject import ActivityHook
 
 
-class HangAfterCommit(Interceptor):
+class HangAfterCommit(ActivityHook):
     def __init__(self, name: str, marker: Path) -> None:
         self.name, self.marker = name, marker
 
-    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        owner = self
-
-        class Hang(ActivityInboundInterceptor):
-            async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-                result = await super().execute_activity(input)
-                if activity.info().activity_type == owner.name:
-                    owner.marker.write_text(activity.info().workflow_id or "")
-                    await asyncio.Event().wait()  # killed here
-                return result
-
-        return Hang(next)
+    async def around(self, input: ExecuteActivityInput, call: Callable[[], Awaitable[Any]]) -> Any:
+        result = await call()
+        if activity.info().activity_type == self.name:
+            self.marker.write_text(activity.info().workflow_id or "")
+            await asyncio.Event().wait()  # killed here
+        return result
 
 
 async def main(name: str, marker: Path) -> None:

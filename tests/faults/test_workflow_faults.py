@@ -5,7 +5,8 @@ interceptors are in `tests/faults/wiring.py` and `tests/faults/inject.py`."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -123,17 +124,26 @@ def gateway_down(real: GatewayActivities, tried: list[datetime]) -> Callable[...
     return cancel_bill
 
 
-async def test_expiry_waits_out_a_two_day_gateway_outage_then_cancels(
-    time_env: WorkflowEnvironment, db_url: str
-) -> None:
+@asynccontextmanager
+async def gateway_down_harness(
+    time_env: WorkflowEnvironment, db_url: str, tried: list[datetime]
+) -> AsyncIterator[Harness]:
+    """A harness whose gateway cannot be reached for the bill's cancel until OUTAGE has passed."""
     settings = fault_settings(db_url)
-    tried: list[datetime] = []
     async with httpx.AsyncClient() as http:
         real = GatewayActivities(settings, http, PaymentStore(session_factory(make_engine(db_url))))
         async with fault_harness(time_env.client, settings, [gateway_down(real, tried)]) as h:
-            handle = await h.start(CNMode.GATEWAY, options=EXPIRING, **SELF_PAYER)
-            await _assign(handle, "990000000901")
-            state = await handle.result()
+            yield h
+
+
+async def test_expiry_waits_out_a_two_day_gateway_outage_then_cancels(
+    time_env: WorkflowEnvironment, db_url: str
+) -> None:
+    tried: list[datetime] = []
+    async with gateway_down_harness(time_env, db_url, tried) as h:
+        handle = await h.start(CNMode.GATEWAY, options=EXPIRING, **SELF_PAYER)
+        await _assign(handle, "990000000901")
+        state = await handle.result()
     assert tried[-1] - tried[0] >= OUTAGE  # it kept trying through the outage
     assert state.status is S.CANCELLED and state.reason == "Bill expired"
     assert state.timeline[-1].at - state.timeline[-2].at >= timedelta(days=1) + OUTAGE
@@ -147,22 +157,19 @@ async def test_expiry_waits_out_a_two_day_gateway_outage_then_cancels(
 async def test_payment_during_the_outage_after_expiry_is_matched(
     time_env: WorkflowEnvironment, db_url: str
 ) -> None:
-    settings = fault_settings(db_url)
     tried: list[datetime] = []
-    async with httpx.AsyncClient() as http:
-        real = GatewayActivities(settings, http, PaymentStore(session_factory(make_engine(db_url))))
-        async with fault_harness(time_env.client, settings, [gateway_down(real, tried)]) as h:
-            handle = await h.start(CNMode.GATEWAY, options=EXPIRING, **SELF_PAYER)
-            cn = "990000000902"
-            await _assign(handle, cn)
-            await time_env.sleep(timedelta(days=1, hours=6))  # expired; the cancel is retrying
-            assert tried, "the expiry's cancel has not started"
-            amount = (await handle.query(PaymentIntentWorkflow.status)).amount_to_be_paid
-            report = PaymentReport(
-                control_number=cn, transaction_id="TX-OUTAGE", amount=amount, received_date=date(2026, 12, 2)
-            )
-            receipt = await handle.execute_update(PaymentIntentWorkflow.record_payment, report)
-            state = await handle.result()
+    async with gateway_down_harness(time_env, db_url, tried) as h:
+        handle = await h.start(CNMode.GATEWAY, options=EXPIRING, **SELF_PAYER)
+        cn = "990000000902"
+        await _assign(handle, cn)
+        await time_env.sleep(timedelta(days=1, hours=6))  # expired; the cancel is retrying
+        assert tried, "the expiry's cancel has not started"
+        amount = (await handle.query(PaymentIntentWorkflow.status)).amount_to_be_paid
+        report = PaymentReport(
+            control_number=cn, transaction_id="TX-OUTAGE", amount=amount, received_date=date(2026, 12, 2)
+        )
+        receipt = await handle.execute_update(PaymentIntentWorkflow.record_payment, report)
+        state = await handle.result()
     assert receipt.complete
     assert state.status is S.MATCHED and state.transactions == ["TX-OUTAGE"]
     assert S.CANCELLED not in [t.status for t in state.timeline]

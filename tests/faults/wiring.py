@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,14 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
+from temporalio.worker import ExecuteActivityInput, Interceptor, Worker
 
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
 from payflow.temporal import DATA_CONVERTER
 from payflow.workers import worker
 from simulators import gateway, sms
+from tests.faults.inject import ActivityHook
 from tests.workflows.harness import Harness
 from workflows import search_attributes
 
@@ -97,7 +98,7 @@ def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
-class GiveUpRetrying(Interceptor):
+class GiveUpRetrying(ActivityHook):
     """Ends an activity's retries at attempt `after` with a non-retryable `StillRetrying` error, so a
     test of a retry policy ends either way; `attempts` keeps the last attempt seen per activity."""
 
@@ -105,26 +106,17 @@ class GiveUpRetrying(Interceptor):
         self.after = after
         self.attempts: Counter[str] = Counter()
 
-    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _GiveUpRetrying(next, self)
-
-
-class _GiveUpRetrying(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, owner: GiveUpRetrying) -> None:
-        super().__init__(next)
-        self._owner = owner
-
-    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+    async def around(self, input: ExecuteActivityInput, call: Callable[[], Awaitable[Any]]) -> Any:
         info = activity.info()
-        self._owner.attempts[info.activity_type] = info.attempt
-        if info.attempt >= self._owner.after:
+        self.attempts[info.activity_type] = info.attempt
+        if info.attempt >= self.after:
             raise ApplicationError(
                 f"{info.activity_type} retried {info.attempt} times", type="StillRetrying", non_retryable=True
             )
-        return await super().execute_activity(input)
+        return await call()
 
 
-class Calls(Interceptor):
+class Calls(ActivityHook):
     """Records the argument of every execution (each attempt) of the named activities, in order."""
 
     def __init__(self, *names: str) -> None:
@@ -134,17 +126,8 @@ class Calls(Interceptor):
     def of(self, name: str) -> list[Any]:
         return [arg for n, arg in self.calls if n == name]
 
-    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _Calls(next, self)
-
-
-class _Calls(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, owner: Calls) -> None:
-        super().__init__(next)
-        self._owner = owner
-
-    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+    async def around(self, input: ExecuteActivityInput, call: Callable[[], Awaitable[Any]]) -> Any:
         name = activity.info().activity_type
-        if name in self._owner.names:
-            self._owner.calls.append((name, input.args[0] if input.args else None))
-        return await super().execute_activity(input)
+        if name in self.names:
+            self.calls.append((name, input.args[0] if input.args else None))
+        return await call()
