@@ -1,4 +1,5 @@
-"""The FastAPI application: one Temporal client and one database engine per process (lifespan)."""
+"""The FastAPI application: one Temporal client, one database engine and every service built once per
+process (lifespan), none per request. `app_from_env` is the factory `payflow api --workers N` imports."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import errors
+from api.admission import Admission
 from api.auth import TokenService, load_or_create_key
 from api.event_feed import EventFeed, listen_connector
 from api.intent_service import IntentService
@@ -26,9 +28,11 @@ from api.routers import (
 )
 from payflow.settings import Settings, get_settings
 from payflow.temporal import connect
+from store.clients import ClientStore, KeyStore
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
 from store.registry import SqlRegistry
+from store.webhooks import WebhookStore
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -42,7 +46,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         temporal = client or await connect(settings)
         app.state.temporal = temporal
         app.state.event_feed = EventFeed(app.state.sessions, connect=listen_connector(engine))
-        app.state.intents = IntentService(temporal, settings, app.state.payments)
+        app.state.admission = Admission.of(settings)
+        app.state.intents = IntentService(temporal, settings, app.state.payments, app.state.admission)
         app.state.payment_service = PaymentService(
             app.state.intents,
             app.state.payments,
@@ -50,6 +55,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             app.state.sessions,
             settings,
         )
+        app.state.clients = ClientStore(app.state.sessions)
+        app.state.client_keys = KeyStore(app.state.sessions)
+        app.state.webhook_store = WebhookStore(app.state.sessions)
         try:
             yield
         finally:
@@ -80,3 +88,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         return {"status": "ok"}
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app with the PAYFLOW_* settings: an import string for uvicorn (`payflow api --workers N`)."""
+    return create_app(get_settings())

@@ -1,7 +1,9 @@
 """OAuth 2.0 client credentials: RS256 access tokens signed by payflow, checked on every route.
 
 Routes declare their scope with `Security(authorize, scopes=[...])`; a missing or bad token is 401,
-a token without the scope is 403, both as problem+json with a WWW-Authenticate header.
+a token without the scope is 403, both as problem+json with a WWW-Authenticate header. A client sends
+the same token until it expires, so its verified claims are kept per token string until its `exp`
+(a bounded LRU): the RS256 check runs once per token and process, not once per request.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import base64
 import hashlib
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,9 @@ from fastapi.security import OAuth2, SecurityScopes
 from api.errors import ApiError
 from payflow.settings import Settings
 from store.clients import SCOPES
+
+VERIFIED_TOKENS = 4096
+"""Verified tokens kept per process: a few hundred bytes each; the least recently used goes first."""
 
 
 def load_or_create_key(path: Path | None) -> rsa.RSAPrivateKey:
@@ -56,7 +62,9 @@ class TokenService:
     def __init__(self, settings: Settings, key: rsa.RSAPrivateKey) -> None:
         self._settings = settings
         self._key = key
-        public = key.public_key().public_bytes(
+        self._public = key.public_key()
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        public = self._public.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self.kid = base64.urlsafe_b64encode(hashlib.sha256(public).digest()[:12]).decode().rstrip("=")
@@ -83,18 +91,28 @@ class TokenService:
         }
 
     def verify(self, token: str) -> Principal:
+        """The token's principal; raises `jwt.PyJWTError` when it is not valid (now)."""
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            self._verified.move_to_end(token)
+            return known[0]
+        self._verified.pop(token, None)
         claims = jwt.decode(
             token,
-            self._key.public_key(),
+            self._public,
             algorithms=["RS256"],
             audience=self._settings.jwt_audience,
             issuer=self._settings.jwt_issuer,
             options={"require": ["exp", "iss", "aud", "client_id", "tenant", "scope"]},
         )
-        return Principal(claims["client_id"], claims["tenant"], frozenset(claims["scope"].split()))
+        principal = Principal(claims["client_id"], claims["tenant"], frozenset(claims["scope"].split()))
+        self._verified[token] = (principal, float(claims["exp"]))
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return principal
 
     def jwks(self) -> dict[str, Any]:
-        numbers = self._key.public_key().public_numbers()
+        numbers = self._public.public_numbers()
         return {
             "keys": [
                 {
@@ -122,7 +140,8 @@ oauth2 = OAuth2(
 )
 
 
-def tokens(request: Request) -> TokenService:
+async def tokens(request: Request) -> TokenService:
+    """`async`: a plain `def` dependency would cost a thread-pool hop on every authorised request."""
     service: TokenService = request.app.state.tokens
     return service
 

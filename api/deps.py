@@ -1,4 +1,8 @@
-"""Request-scoped access to the process-wide objects created in the lifespan."""
+"""Request-scoped access to the process-wide objects created in the lifespan.
+
+`async def`, not `def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on
+every request for what is an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,16 @@ from api.payment_service import PaymentService
 from store.payments import PaymentStore
 
 
-def intents(request: Request) -> IntentService:
+async def intents(request: Request) -> IntentService:
     service: IntentService = request.app.state.intents
     return service
 
 
-def payment_service(request: Request) -> PaymentService:
+async def payment_service(request: Request) -> PaymentService:
     service: PaymentService = request.app.state.payment_service
     return service
 
 
-def payments(request: Request) -> PaymentStore:
+async def payments(request: Request) -> PaymentStore:
     store: PaymentStore = request.app.state.payments
     return store

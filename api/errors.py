@@ -37,9 +37,19 @@ class ApiError(Exception):
 class Unavailable(ApiError):
     """503 + Retry-After: a peer is down or did not answer in time; the same request may succeed later."""
 
-    def __init__(self, detail: str, *, cause: str, code: str = "temporarily_unavailable") -> None:
-        super().__init__(503, code, detail, headers={"Retry-After": str(outages.RETRY_AFTER_S)})
+    def __init__(
+        self,
+        detail: str,
+        *,
+        cause: str,
+        code: str = "temporarily_unavailable",
+        retry_after_s: int = outages.RETRY_AFTER_S,
+        quiet: bool = False,
+    ) -> None:
+        super().__init__(503, code, detail, headers={"Retry-After": str(retry_after_s)})
         self.cause = cause
+        self.quiet = quiet
+        """Not logged per request (shed load: api/admission.py logs a summary instead)."""
 
 
 def problem(
@@ -61,7 +71,8 @@ def openimis_route(request: Request) -> bool:
 
 
 def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
-    log.warning("%s %s answered 503 (%s): %s", request.method, request.url.path, exc.code, exc.cause)
+    if not exc.quiet:
+        log.warning("%s %s answered 503 (%s): %s", request.method, request.url.path, exc.code, exc.cause)
     if openimis_route(request):
         body = {"error_occured": True, "error_message": exc.detail}
         return JSONResponse(body, status_code=503, headers=exc.headers)

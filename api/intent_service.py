@@ -10,6 +10,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.admission import Admission
 from api.errors import Unavailable
 from api.workflow_calls import within
 from domain.intent import PaymentIntentInput
@@ -19,6 +20,7 @@ from domain.status import PaymentStatus
 from payflow.settings import Settings
 from store.models import Payment
 from store.payments import PaymentStore
+from workflows import search_attributes
 from workflows.payment_intent import PaymentIntentWorkflow
 
 QUERY_TIMEOUT_S = 3.0
@@ -50,10 +52,13 @@ def _details(request: PaymentIntentInput) -> str:
 
 
 class IntentService:
-    def __init__(self, client: Client, settings: Settings, payments: PaymentStore) -> None:
+    def __init__(
+        self, client: Client, settings: Settings, payments: PaymentStore, admission: Admission
+    ) -> None:
         self._client = client
         self._settings = settings
         self._payments = payments
+        self._admission = admission
 
     def handle(self, intent_id: str) -> WorkflowHandle[Any, Any]:
         return self._client.get_workflow_handle(workflow_id(intent_id))
@@ -63,8 +68,9 @@ class IntentService:
     ) -> IntentState:
         """Start the workflow and wait up to `wait_s` for its control number (update-with-start).
 
-        Raises `Unavailable` (503) only when nothing was started; once the workflow exists, a worker
-        that does not answer in time gives the intent as known so far (PENDING, no control number).
+        Raises `Unavailable` (503) only when nothing was started (too many starts in flight, or Temporal
+        unreachable); once the workflow exists, a worker that does not answer within the start timeout
+        gives the intent as known so far (PENDING, no control number).
         """
         memo = {"tenant": request.tenant} | ({"request_hash": request_hash} if request_hash else {})
         operation = WithStartWorkflowOperation(
@@ -75,19 +81,21 @@ class IntentService:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             memo=memo,
+            search_attributes=search_attributes.at_start(request),
             static_summary=_summary(request),
             static_details=_details(request),
         )
-        call = self._client.execute_update_with_start_workflow(
-            PaymentIntentWorkflow.await_control_number, wait_s, start_workflow_operation=operation
-        )
-        try:
-            return await within(call, wait_s + self._settings.update_timeout_s, "The payment workflow")
-        except Unavailable:
-            known = await self._known_or_none(request.intent_id, request.tenant)
-            if known is None:
-                raise
-            return known
+        async with self._admission.slot("payment"):
+            call = self._client.execute_update_with_start_workflow(
+                PaymentIntentWorkflow.await_control_number, wait_s, start_workflow_operation=operation
+            )
+            try:
+                return await within(call, wait_s + self._admission.timeout_s, "The payment workflow")
+            except Unavailable:
+                known = await self._known_or_none(request.intent_id, request.tenant)
+                if known is None:
+                    raise
+                return known
 
     async def _memo(self, intent_id: str) -> dict[str, Any] | None:
         """The workflow's memo; None when there is no such workflow."""

@@ -117,13 +117,31 @@ def worker() -> None:
 
 
 @app.command()
-def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+def api(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="PAYFLOW_API_WORKERS",
+            help="API processes on the port (uvicorn workers), each admitting PAYFLOW_MAX_INFLIGHT_STARTS",
+        ),
+    ] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn's: critical, error, warning, info, debug")] = "info",
+    access_log: Annotated[bool, typer.Option(help="one log line per request")] = True,
+) -> None:
     """Run the API with the PAYFLOW_* settings."""
-    import uvicorn
+    from api.auth import load_or_create_key
+    from payflow.api_process import serve
 
-    from api.app import create_app
-
-    uvicorn.run(create_app(get_settings()), host=host, port=port)
+    settings = get_settings()
+    if workers > 1:
+        if settings.jwt_private_key_path is None:
+            _fail("--workers above 1 needs PAYFLOW_JWT_PRIVATE_KEY_PATH: all processes share one signing key")
+        load_or_create_key(settings.jwt_private_key_path)  # made once, before the processes race to make it
+    serve(host, port, workers, log_level, access_log)
+    exit_hard(0)
 
 
 @app.command()
@@ -280,3 +298,7 @@ def clients_add_key(client_id: str, file: Path) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # `python -m payflow.cli`: how `payflow dev` starts its API and worker
+    main()

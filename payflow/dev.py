@@ -1,9 +1,10 @@
 """`payflow dev`: the whole system on embedded defaults, in one process group.
 
-Temporal dev server (from the installed `temporal` binary, SQLite under the data dir, UI on), the
-worker, the API, the gateway and SMS simulators, a SQLite store with the demo registry, and demo
-OAuth clients. Writes `<data dir>/dev.json` with URLs and client credentials; Ctrl-C or SIGTERM
-stops every child.
+Temporal dev server (from the installed `temporal` binary, SQLite under the data dir, UI on), the API
+and the worker in a process each (`payflow api`, `payflow worker`: the production layout, logs in
+`api.log` and `worker.log`), the gateway, SMS and webhook-receiver simulators in this process, a
+SQLite store with the demo registry, and demo OAuth clients. Writes `<data dir>/dev.json` with URLs
+and client credentials; Ctrl-C or SIGTERM stops every child, and so does a child that exits.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
 
-from api.app import create_app
-from payflow.servers import PortBusy, serve
+from payflow import children
+from payflow.servers import PortBusy, port_free, serve
 from payflow.settings import Settings
 from payflow.temporal import DATA_CONVERTER, dev_server_flags, ensure_reconciliation_schedule
-from payflow.workers import worker
 from simulators import gateway, receiver, sms
 from store.clients import ClientStore
 from store.db import make_engine, migrate, session_factory
@@ -151,7 +151,8 @@ async def demo_endpoint(settings: Settings, url: str, known: str | None) -> tupl
     return endpoint.id, await store.signing_secrets(endpoint.id, datetime.now(UTC))
 
 
-async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
+async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
+    """Run until Ctrl-C or SIGTERM (exit code 0) or until the API or the worker exits (1)."""
     started = time.monotonic()
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir.resolve()
@@ -174,6 +175,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    processes: list[children.Child] = []
     try:
         client = await connect_when_ready(settings.temporal_address, temporal)
         await ensure_reconciliation_schedule(client, settings)
@@ -185,8 +187,16 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
             await stack.enter_async_context(serve(sms.create_app(), ports.sms))
             await stack.enter_async_context(serve(receiver_app, ports.receiver))
             await stack.enter_async_context(serve(gateway.create_app(credentials), ports.gateway))
-            await stack.enter_async_context(worker(client, settings))
-            await stack.enter_async_context(serve(create_app(settings, client), ports.api))
+            if not port_free(ports.api):
+                raise PortBusy(f"port {ports.api} on 127.0.0.1 is in use")
+            api_args = ["api", "--port", str(ports.api), "--log-level", "warning"]
+            api = await children.spawn("API", api_args, settings, data_dir / "api.log")
+            processes.append(api)
+            work = await children.spawn("worker", ["worker"], settings, data_dir / "worker.log")
+            processes.append(work)
+            await asyncio.gather(
+                children.api_ready(api, settings.api_url), children.worker_ready(work, client, settings)
+            )
             manifest = {
                 "api": settings.api_url,
                 "docs": f"{settings.api_url}/docs",
@@ -200,14 +210,21 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
                 "cn_mode": cn_mode,
                 "task_queue": settings.task_queue,
                 "clients": clients,
+                "logs": {c.name: str(c.log) for c in processes},
                 "ready_after_s": round(time.monotonic() - started, 2),
             }
             manifest_path.write_text(json.dumps(manifest, indent=2))
             manifest_path.chmod(0o600)
             show(manifest, manifest_path)
-            await stop.wait()
+            exited = await children.first_exit(processes, stop)
+            if exited is not None:
+                code = exited.process.returncode
+                console.print(f"[red]the {exited.name} exited ({code}); see {exited.log}[/red]")
             console.print("[bold]stopping…[/bold]")
+            await children.stop_all(processes)  # before the simulators they call
+            return 0 if exited is None else 1
     finally:
+        await children.stop_all(processes)
         if temporal.returncode is None:
             temporal.terminate()
             try:
@@ -232,6 +249,7 @@ def show(manifest: dict[str, Any], path: Path) -> None:
         "cn_mode",
     ):
         table.add_row(key, str(manifest[key]))
+    table.add_row("logs", ", ".join(manifest["logs"].values()))
     console.print(table)
     clients = Table(title=f"demo OAuth clients (tenant {DEMO_TENANT})")
     for column in ("client_id", "client_secret", "scopes"):
@@ -246,8 +264,8 @@ def show(manifest: dict[str, Any], path: Path) -> None:
 def main(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
     code = 0
     try:
-        asyncio.run(run_dev(data_dir, ports, cn_mode))
-    except (SystemExit, PortBusy) as exit_:
+        code = asyncio.run(run_dev(data_dir, ports, cn_mode))
+    except (SystemExit, PortBusy, children.ChildFailed) as exit_:
         hint = " (choose others with --api-port, --ui-port, …)" if isinstance(exit_, PortBusy) else ""
         console.print(f"[red]{exit_}{hint}[/red]")
         code = 1

@@ -45,12 +45,15 @@ class Settings(BaseSettings):
     """How often the worker relays events that no writer relayed (it died between commit and relay)."""
     update_timeout_s: float = 20.0
     """How long the API waits for a workflow to answer an update before it answers 503."""
-    max_inflight_starts: int = 32
+    max_inflight_starts: int = 16
     """Workflow starts one API process admits at once (GetControlNumber, payment intents, payments
-    without an intent, cases); beyond it, 503 with Retry-After at once (api/admission.py)."""
-    start_timeout_s: float = 3.0
+    without an intent, cases); beyond it, 503 with Retry-After at once (api/admission.py). Sized by
+    Little's law for one 2-core machine: in flight = throughput x wait, 16 = 2.3 s of queue at the
+    ~7 starts/s measured before issue 11, 0.8 s at its 20/s goal; below the worker's 20 workflow-task
+    slots. Per API process: with `payflow api --workers N`, divide the machine's figure by N."""
+    start_timeout_s: float = 5.0
     """How long a start waits for its worker beyond the control-number wait (at most UPDATE_TIMEOUT_S)
-    before it answers with the intent as known so far."""
+    before it answers with the intent as known so far (no control number yet)."""
 
     worker_max_activities: int = 20
     """Activities a worker runs at once (gateway, SMS, webhook calls and long store steps)."""

@@ -189,12 +189,16 @@ async def cancel_revision(sessions: SessionFactory, case_id: str, token: str) ->
 async def revision_by_token(
     sessions: SessionFactory, token: str
 ) -> tuple[SettlementRevision, ClaimCase] | None:
+    """The revision and its case in one indexed query (the Settlement API's read)."""
     async with sessions() as s:
-        revision = (await s.exec(select(SettlementRevision).where(SettlementRevision.token == token))).first()
-        if revision is None:
-            return None
-        case = await s.get(ClaimCase, revision.case_id)
-        return (revision, case) if case is not None else None
+        joined = col(ClaimCase.id) == SettlementRevision.case_id
+        q = (
+            select(SettlementRevision, ClaimCase)
+            .join(ClaimCase, joined)
+            .where(SettlementRevision.token == token)
+        )
+        found = (await s.exec(q)).first()
+        return (found[0], found[1]) if found is not None else None
 
 
 async def case_by_id(sessions: SessionFactory, case_id: str) -> ClaimCase | None:

@@ -58,6 +58,21 @@ async def after(
         return list((await s.exec(q.order_by(col(Event.id)).limit(limit))).all())
 
 
+async def page(
+    sessions: SessionFactory, tenant: str, cursor: int, *, limit: int, since: datetime
+) -> list[tuple[int, str, datetime, str]]:
+    """The Events API's read: (id, type, created_at, payload as stored) after `cursor`, oldest first, in
+    one indexed query (tenant index or primary key) and without building ORM objects."""
+    q = (
+        select(Event.id, Event.type, Event.created_at, Event.payload)
+        .where(Event.tenant == tenant, col(Event.id) > cursor, col(Event.created_at) >= since)
+        .order_by(col(Event.id))
+        .limit(limit)
+    )
+    async with sessions() as s:
+        return [(int(i or 0), t, at, payload) for i, t, at, payload in (await s.exec(q)).all()]
+
+
 async def latest_ids(sessions: SessionFactory, tenants: set[str]) -> dict[str, int]:
     async with sessions() as s:
         q = (

@@ -46,9 +46,11 @@ class PaymentStore:
         async with self._sessions() as s:
             return await s.get(Payment, payment_id)
 
-    async def by_ids(self, payment_ids: Iterable[int]) -> list[Payment]:
+    async def by_ids(self, payment_ids: Iterable[int], intent_ids: Iterable[str] = ()) -> list[Payment]:
+        """Payments by id or by intent id, in one query (both are unique keys)."""
+        wanted = col(Payment.id).in_(list(payment_ids)) | col(Payment.intent_id).in_(list(intent_ids))
         async with self._sessions() as s:
-            return list((await s.exec(select(Payment).where(col(Payment.id).in_(list(payment_ids))))).all())
+            return list((await s.exec(select(Payment).where(wanted))).all())
 
     async def details(self, payment_id: int) -> list[PaymentDetail]:
         async with self._sessions() as s:

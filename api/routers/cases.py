@@ -13,6 +13,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.admission import Admission
 from api.auth import Principal, authorize
 from api.errors import ApiError
 from api.workflow_calls import within
@@ -132,9 +133,12 @@ async def create_case(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary=f"Claim case {body.number}",
     )
-    state = await request.app.state.temporal.execute_update_with_start_workflow(
-        ClaimWorkflow.ready, start_workflow_operation=start
-    )
+    admission: Admission = request.app.state.admission
+    async with admission.slot("case"):
+        call = request.app.state.temporal.execute_update_with_start_workflow(
+            ClaimWorkflow.ready, start_workflow_operation=start
+        )
+        state = await within(call, admission.timeout_s, "The case")
     return CaseView(
         id=state.case.uuid,
         tenant=state.case.tenant,

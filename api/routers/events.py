@@ -1,21 +1,28 @@
-"""Events API, pull mode (research §1.6): long-poll the tenant's event log by cursor (scope events)."""
+"""Events API, pull mode (research §1.6): long-poll the tenant's event log by cursor (scope events).
+
+A page is one indexed query; each event's payload goes out as stored (spliced into the envelope, not
+parsed and serialised again).
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Security
+from fastapi import APIRouter, Query, Request, Response, Security
 
 from api.auth import Principal, authorize
 from api.errors import ApiError
-from store.events import after
-from store.models import Event
+from store.events import page
 
 router = APIRouter(tags=["events"])
 PAGE = 100
+ENVELOPE = {
+    "type": "object",
+    "description": "`{links: {next}, meta: {}, data: [{id, type, timestamp, attributes}]}`",
+}
 
 
 def _cursor(raw: str | None) -> int:
@@ -27,23 +34,27 @@ def _cursor(raw: str | None) -> int:
     return int(match.group(1))
 
 
-def _item(event: Event) -> dict[str, Any]:
-    return {
-        "id": f"_{event.id}",
-        "type": event.type,
-        "timestamp": event.created_at.isoformat(),
-        "attributes": json.loads(event.payload),
-    }
+def _body(next_url: str, events: list[tuple[int, str, datetime, str]]) -> bytes:
+    items = ",".join(
+        f'{{"id":"_{i}","type":{json.dumps(t)},"timestamp":"{at.isoformat()}","attributes":{payload}}}'
+        for i, t, at, payload in events
+    )
+    return f'{{"links":{{"next":{json.dumps(next_url)}}},"meta":{{}},"data":[{items}]}}'.encode()
 
 
-@router.get("/api/events/v1/{country}/external/{tenant}/receive", summary="Receive events (long polling)")
+@router.get(
+    "/api/events/v1/{country}/external/{tenant}/receive",
+    summary="Receive events (long polling)",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": ENVELOPE}}}},
+)
 async def receive(
     country: str,
     tenant: str,
     request: Request,
     principal: Principal = Security(authorize, scopes=["events"]),
     last_event_id: Annotated[str | None, Query(alias="lastEventId", max_length=20)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Answers at once when there are events after the cursor, else holds until one arrives or the
     hold time passes. Call again with `links.next` right away; events stay for the retention period."""
     if tenant != principal.tenant:
@@ -52,9 +63,9 @@ async def receive(
     settings = request.app.state.settings
     since = datetime.now(UTC) - timedelta(days=settings.events_retention_days)
     sessions = request.app.state.sessions
-    events = await after(sessions, tenant, cursor, limit=PAGE, since=since)
+    events = await page(sessions, tenant, cursor, limit=PAGE, since=since)
     if not events and await request.app.state.event_feed.wait_beyond(tenant, cursor, settings.events_hold_s):
-        events = await after(sessions, tenant, cursor, limit=PAGE, since=since)
-    last = events[-1].id if events else cursor
+        events = await page(sessions, tenant, cursor, limit=PAGE, since=since)
+    last = events[-1][0] if events else cursor
     base = str(request.url_for("receive", country=country, tenant=tenant))
-    return {"links": {"next": f"{base}?lastEventId=_{last}"}, "meta": {}, "data": [_item(e) for e in events]}
+    return Response(_body(f"{base}?lastEventId=_{last}", events), media_type="application/json")

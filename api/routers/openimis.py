@@ -116,11 +116,13 @@ async def get_assigned_control_numbers(
     except WireError as err:
         return _v2_error(str(err))
     numeric = {i for i in ids if isinstance(i, int)}
-    found: dict[int | str, str | None] = {
-        p.id: p.control_number for p in await store.by_ids(numeric) if p.tenant == principal.tenant and p.id
-    }
-    for intent_id in dict.fromkeys(i for i in ids if isinstance(i, str)):
-        state = await service.known(intent_id, principal.tenant)
+    intents = {i for i in ids if isinstance(i, str)}
+    found: dict[int | str, str | None] = {}
+    for p in await store.by_ids(numeric, intents):  # one query for both kinds of identifier
+        if p.tenant == principal.tenant and p.id is not None:
+            found |= {k: p.control_number for k in (p.id, p.intent_id) if k in numeric or k in intents}
+    for intent_id in dict.fromkeys(i for i in ids if isinstance(i, str) and i not in found):
+        state = await service.known(intent_id, principal.tenant)  # started, no payment record yet
         if state is not None:
             found[intent_id] = state.control_number
     unknown = [str(i) for i in dict.fromkeys(ids) if i not in found]

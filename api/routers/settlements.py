@@ -1,24 +1,32 @@
-"""Settlement API (research §1.5): one revision by its token, at any time (scope platform-case:read)."""
+"""Settlement API (research §1.5): one revision by its token, at any time (scope platform-case:read).
+
+One indexed query (revision joined with its case) per read. The answer is a pure function of what that
+query returns, so its bytes are memoised on exactly those values: a repeated read sends the bytes
+rendered the first time, and a cancelled revision (another status) renders anew.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Any
+from datetime import datetime
+from functools import lru_cache
 
-from fastapi import APIRouter, Header, Request, Security
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Request, Response, Security
 
 from api.auth import Principal, authorize
 from api.errors import ApiError
-from domain.settlement import SettlementInput, settlement_document
-from store.claims import case_ref, revision_by_token
+from domain.settlement import CaseRef, SettlementInput, settlement_document
+from store.claims import revision_by_token
 
 router = APIRouter(tags=["settlements"])
 V3 = "application/vnd.scalepoint.content.settlement.v3+json"
 ACCEPTABLE = (V3, "application/json", "application/*", "*/*")
+DOCUMENT = {"type": "object", "description": "the settlement of one revision (`case`, `settlementDetails`)"}
+UNKNOWN = {400: {"description": "unknown token or another tenant"}}
 
 
-async def _revision(request: Request, principal: Principal, token: str) -> dict[str, Any]:
+async def _revision(request: Request, principal: Principal, token: str) -> bytes:
     """Unknown token or another tenant's revision: 400, as Scalepoint answers (it reveals nothing)."""
     try:
         uuid.UUID(token)
@@ -29,8 +37,33 @@ async def _revision(request: Request, principal: Principal, token: str) -> dict[
     if found is None or found[0].tenant != principal.tenant:
         raise ApiError(400, "unknown_revision", "No settlement revision with this token for this tenant.")
     revision, case = found
-    doc = SettlementInput.model_validate_json(revision.document)
-    return settlement_document(case_ref(case), revision.token, revision.status, revision.created_at, doc)
+    return _rendered(
+        revision.token,
+        revision.status,
+        revision.created_at,
+        revision.document,
+        case.token,
+        case.number,
+        case.policy_number,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _rendered(
+    token: str,
+    status: str,
+    created_at: datetime,
+    document: str,
+    case_token: str,
+    case_number: str,
+    policy_number: str | None,
+) -> bytes:
+    """The answer's bytes, from exactly the values it shows (the case's number and tokens, not its
+    uuid or tenant): equal inputs, equal bytes, so memoising cannot serve a stale answer."""
+    case = CaseRef(uuid="", token=case_token, number=case_number, tenant="", policyNumber=policy_number)
+    doc = SettlementInput.model_validate_json(document)
+    answer = settlement_document(case, token, status, created_at, doc)
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _check_accept(accept: str | None) -> None:
@@ -41,7 +74,8 @@ def _check_accept(accept: str | None) -> None:
 @router.get(
     "/webapp/ScalePoint/{country}/case/{tenant}/revision/{revision_token}",
     summary="Settlement of one revision (Scalepoint Settlement API v3)",
-    responses={400: {"description": "unknown token or another tenant"}},
+    response_class=Response,
+    responses={200: {"content": {V3: {"schema": DOCUMENT}}}, **UNKNOWN},
 )
 async def scalepoint_settlement(
     country: str,
@@ -50,19 +84,24 @@ async def scalepoint_settlement(
     request: Request,
     principal: Principal = Security(authorize, scopes=["platform-case:read"]),
     accept: str | None = Header(default=None),
-) -> JSONResponse:
+) -> Response:
     _check_accept(accept)
     if tenant != principal.tenant:
         raise ApiError(400, "unknown_revision", "No settlement revision with this token for this tenant.")
-    return JSONResponse(await _revision(request, principal, revision_token), media_type=V3)
+    return Response(await _revision(request, principal, revision_token), media_type=V3)
 
 
-@router.get("/v1/settlements/{revision_token}", summary="Settlement of one revision", tags=["settlements"])
+@router.get(
+    "/v1/settlements/{revision_token}",
+    summary="Settlement of one revision",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": DOCUMENT}}}, **UNKNOWN},
+)
 async def settlement(
     revision_token: str,
     request: Request,
     principal: Principal = Security(authorize, scopes=["platform-case:read"]),
     accept: str | None = Header(default=None),
-) -> JSONResponse:
+) -> Response:
     _check_accept(accept)
-    return JSONResponse(await _revision(request, principal, revision_token))
+    return Response(await _revision(request, principal, revision_token), media_type="application/json")

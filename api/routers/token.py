@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from api.assertions import JWT_BEARER, AssertionRefused, verify_assertion
 from api.auth import TokenService, tokens
 from domain.credentials import verify_secret
-from store.clients import ClientStore, KeyStore
+from store.clients import ClientStore
 
 router = APIRouter(tags=["auth"])
 
@@ -62,24 +62,27 @@ async def token(request: Request, service: TokenService = Depends(tokens)) -> JS
         return _oauth_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
     if sum([bool(basic), bool(form.get("client_secret")), bool(form.get("client_assertion"))]) > 1:
         return _oauth_error(400, "invalid_request", "Use one client authentication method, not two.")
-    sessions = request.app.state.sessions
+    clients: ClientStore = request.app.state.clients
     if form.get("client_assertion"):
         if form.get("client_assertion_type") != JWT_BEARER:
             return _oauth_error(400, "invalid_request", f"client_assertion_type must be {JWT_BEARER}.")
         try:
             client_id = await verify_assertion(
-                form["client_assertion"], form.get("client_id"), KeyStore(sessions), _audiences(request)
+                form["client_assertion"],
+                form.get("client_id"),
+                request.app.state.client_keys,
+                _audiences(request),
             )
         except AssertionRefused as err:
             return _oauth_error(401, "invalid_client", str(err))
-        client = await ClientStore(sessions).get(client_id)
+        client = await clients.get(client_id)
         if client is None or client.revoked:
             return _oauth_error(401, "invalid_client", "Unknown or revoked client.")
     else:
         client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
         if not client_id or not secret:
             return _oauth_error(401, "invalid_client", "Client authentication is required.", basic=True)
-        client = await ClientStore(sessions).get(client_id)
+        client = await clients.get(client_id)
         if client is None or client.revoked or not verify_secret(secret, client.secret_hash):
             return _oauth_error(
                 401, "invalid_client", "Unknown client, revoked client or wrong secret.", bool(basic)

@@ -130,7 +130,8 @@ class ReplayCounts(BaseModel):
 
 
 def _store(request: Request) -> WebhookStore:
-    return WebhookStore(request.app.state.sessions)
+    store: WebhookStore = request.app.state.webhook_store
+    return store
 
 
 async def _checked(request: Request, url: str) -> str:
