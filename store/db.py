@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,32 @@ def make_engine(url: str, connections: int | None = None, wait_s: float = 30.0) 
             cur.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
             cur.close()
 
+        engine.sync_engine.payflow_writer = OneWriter()  # type: ignore[attr-defined]
         return engine
     return create_async_engine(url, pool_pre_ping=True, **pool)
+
+
+class OneWriter:
+    """SQLite takes one writer at a time. Writers of this process queue here, in order, instead of
+    colliding in SQLite: its busy handler sleeps up to 100 ms a try, and a transaction that read
+    before another committed cannot start writing at all ("database is locked")."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        me = asyncio.current_task()
+        if me is not None and me is self._holder:  # a transaction opened inside this one's turn
+            yield
+            return
+        async with self._lock:
+            self._holder = me
+            try:
+                yield
+            finally:
+                self._holder = None
 
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -50,8 +75,11 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
 @asynccontextmanager
 async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """One session in one transaction: committed on success, rolled back on any error."""
-    async with factory() as session, session.begin():
-        yield session
+    bind = factory.kw.get("bind")
+    writer = getattr(bind.sync_engine, "payflow_writer", None) if bind is not None else None
+    async with writer.turn() if writer is not None else nullcontext():
+        async with factory() as session, session.begin():
+            yield session
 
 
 def alembic_config(url: str) -> Config:

@@ -4,8 +4,11 @@ Transient failures (database, gateway or SMS provider down) retry with backoff u
 outage never fails a workflow; the logic errors of `domain.errors` fail at once.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from domain.errors import LOGIC_ERRORS
@@ -25,3 +28,20 @@ STORE_CALL = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": r
 
 LOCAL_STORE_CALL = {"start_to_close_timeout": timedelta(seconds=10), "retry_policy": retrying()}
 """The same steps run as local activities: within the workflow task, retried in the worker first."""
+
+T = TypeVar("T")
+
+
+async def local_since(
+    patch: str,
+    step: Callable[[Any], Awaitable[T]],
+    arg: Any,
+    summary: str,
+    local: dict[str, Any],
+    regular: dict[str, Any],
+) -> T:
+    """A short idempotent step: a local activity (run inside the workflow task, no round trip through
+    the server) in workflows that reached `patch`, the regular activity it was before in older ones."""
+    if workflow.patched(patch):
+        return await workflow.execute_local_activity(step, arg, summary=summary, **local)
+    return await workflow.execute_activity(step, arg, summary=summary, **regular)

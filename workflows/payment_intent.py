@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sms import SmsKind
     from domain.status import PaymentStatus
     from workflows import search_attributes as sa
-    from workflows.activity_options import LOCAL_STORE_CALL, STORE_CALL, retrying
+    from workflows.activity_options import LOCAL_STORE_CALL, STORE_CALL, local_since, retrying
 
 S = PaymentStatus
 GATEWAY_RETRY = retrying(maximum=timedelta(seconds=20))
@@ -496,11 +496,9 @@ class PaymentIntentWorkflow:
         )
 
     async def _store(self, step: Callable[[Any], Awaitable[T]], arg: Any, summary: str) -> T:
-        """A short idempotent store step. Since LOCAL_STEPS_PATCH it is a local activity: run inside
-        the workflow task, so GetControlNumber is answered after one task instead of one per step."""
-        if workflow.patched(LOCAL_STEPS_PATCH):
-            return await workflow.execute_local_activity(step, arg, summary=summary, **LOCAL_STORE_CALL)
-        return await workflow.execute_activity(step, arg, summary=summary, **STORE_CALL)
+        """A short idempotent store step; a local activity since LOCAL_STEPS_PATCH, so GetControlNumber
+        is answered after one workflow task instead of one per step."""
+        return await local_since(LOCAL_STEPS_PATCH, step, arg, summary, LOCAL_STORE_CALL, STORE_CALL)
 
     def _advance(self, status: PaymentStatus, note: str | None = None) -> None:
         self._state.status = status

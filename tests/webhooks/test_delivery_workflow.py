@@ -16,6 +16,7 @@ from payflow.deliveries import replay
 from simulators.receiver import Behaviour
 from store.events import after
 from tests.webhooks.harness import hooks
+from tests.workflows.harness import record
 from workflows import search_attributes as sa
 
 
@@ -55,6 +56,7 @@ async def test_receiver_down_then_up_follows_the_schedule(time_env: WorkflowEnvi
         described = await handle.describe()
         assert described.typed_search_attributes.get(sa.DELIVERY_STATUS) == "succeeded"
         assert described.typed_search_attributes.get(sa.ENDPOINT_ID) == endpoint.id
+        await record(handle, "../webhook_delivery/local_steps_delivered")  # since local-delivery-steps
 
 
 async def test_never_up_is_a_dead_letter_until_replayed(time_env: WorkflowEnvironment, db_url: str) -> None:
