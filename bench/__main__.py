@@ -1,0 +1,136 @@
+"""`python -m bench all [--quick] [--db sqlite|postgres]`: issue 11's capacity figures in one run.
+
+One stack in the production process layout (bench.stack), the benchmarks one after the other on it,
+every figure printed beside its goal, one table at the end, JSON (and the table as Markdown) in
+bench/results/. Name benchmarks instead of `all` to run some: `python -m bench p2 p7 --quick`.
+`python -m bench profile` records py-spy profiles of the API and the worker under load;
+`python -m bench flows …` is the older intent → control number comparison (bench/flows.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from bench import p1, p2, p4, p5, p6, p7, profile
+from bench.context import Context
+from bench.report import RESULTS, Report, console
+from bench.stack import Stack, StackOptions, Sut
+
+Bench = Callable[[Context], Awaitable[None]]
+
+
+async def _p2_gateway(ctx: Context) -> None:
+    await p2.run(ctx, "gateway")
+
+
+BENCHES: dict[str, Bench] = {
+    "p2": p2.run,
+    "p7": p7.run,
+    "p5": p5.run,
+    "p4": p4.run,
+    "p1": p1.run,
+    "p2-gateway": _p2_gateway,
+    "p6": p6.run,
+}
+"""In run order: P6 last, since it leaves thousands of flows waiting; gateway mode late, so the
+internal-mode benchmarks share one start of the API and workers."""
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "benches",
+        nargs="+",
+        choices=["all", *BENCHES, "profile"],
+        metavar="BENCH",
+        help=f"all, or some of: {', '.join(BENCHES)}; or profile",
+    )
+    p.add_argument("--quick", action="store_true", help="small sizes: the whole run in under 5 minutes")
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument(
+        "--payflow",
+        type=Path,
+        default=Path(sys.executable).with_name("payflow"),
+        help="the payflow command under test (default: beside this interpreter)",
+    )
+    p.add_argument("--api-workers", type=int, default=1, help="API processes (payflow api --workers)")
+    p.add_argument("--workers", type=int, default=1, help="`payflow worker` processes")
+    p.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
+    p.add_argument("--keep", action="store_true", help="keep the run's directory (logs, databases)")
+    p.add_argument("--p4-events", type=int, help="P4's events (default 1,000; --quick 200)")
+    p.add_argument("--p6-intents", type=int, help="P6's waiting intents (default 10,000; --quick 1,000)")
+    profile.add_arguments(p)
+    return p.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    sut = Sut(args.payflow.absolute())
+    if not sut.payflow.exists():
+        raise SystemExit(f"no payflow command at {sut.payflow}")
+    names = list(BENCHES) if "all" in args.benches else [b for b in BENCHES if b in args.benches]
+    workdir = Path(tempfile.mkdtemp(prefix="payflow-bench-"))
+    report = Report(args={k: str(v) for k, v in vars(args).items()})
+    options = StackOptions(db=args.db, api_workers=args.api_workers, workers=args.workers)
+    failed = False
+    console.print(f"payflow under test: {sut.payflow}; run directory {workdir}")
+    try:
+        async with Stack(sut, options, workdir) as stack:
+            report.data["stack"] = stack.info | {"db_url": stack.db_url, "workdir": str(workdir)}
+            console.print(f"stack ready in {stack.info['ready_after_s']} s (source {stack.info['source']})")
+            if "profile" in args.benches:
+                await profile.run(stack, args, report)
+            ctx = Context(stack, report, args)
+            for name in names:
+                console.rule(name.upper())
+                t0 = time.monotonic()
+                try:
+                    await BENCHES[name](ctx)
+                except Exception:
+                    failed = True
+                    traceback.print_exc()
+                    report.add(name.upper(), "benchmark failed", "see the traceback above")
+                report.data.setdefault("seconds", {})[name] = round(time.monotonic() - t0, 1)
+    finally:
+        report.data["total_s"] = round(time.monotonic() - started, 1)
+        console.print(report.table())
+        console.print(f"results: {report.write(args.results)}  ({report.data['total_s']} s in all)")
+        if args.keep or failed:
+            console.print(f"run directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["flows"]:
+        from bench.flows import main as flows_main
+
+        flows_main(argv[1:])
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    code = 0
+    try:
+        code = asyncio.run(run(parse(argv)))
+    except KeyboardInterrupt:
+        code = 130
+    except Exception:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the Temporal native runtime can crash at interpreter finalisation (sdk-python #300)
+
+
+if __name__ == "__main__":
+    main()
