@@ -10,9 +10,6 @@ bench/results/. Name benchmarks instead of `all` to run some: `python -m bench p
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -21,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from bench import p1, p2, p4, p5, p6, p7, profile
+from bench import p1, p2, p4, p5, p6, p7, profile, run_and_exit
 from bench.context import Context
 from bench.report import RESULTS, Report, console
 from bench.stack import Stack, StackOptions, Sut
@@ -118,18 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from bench.flows import main as flows_main
 
         flows_main(argv[1:])
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    code = 0
-    try:
-        code = asyncio.run(run(parse(argv)))
-    except KeyboardInterrupt:
-        code = 130
-    except Exception:
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # the Temporal native runtime can crash at interpreter finalisation (sdk-python #300)
+    run_and_exit(run(parse(argv)))
 
 
 if __name__ == "__main__":

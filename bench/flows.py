@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import platform
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -41,6 +39,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.intent_service import workflow_id
+from bench import run_and_exit
 from bench.bare import BarePlan, bare_flow, bare_worker
 from bench.history import HISTORY_TIMEOUT_S, Run, Shape, drive, sample, shape_of
 from payflow.temporal import DATA_CONVERTER
@@ -240,18 +239,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    code = 0
-    try:
-        asyncio.run(bench(parse(argv)))
-    except KeyboardInterrupt:
-        code = 130
-    except Exception:
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # the Temporal native runtime can crash at interpreter finalisation (sdk-python #300)
+    run_and_exit(bench(parse(argv)))
 
 
 if __name__ == "__main__":
