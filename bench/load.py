@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from payflow.demo import INTENT
+
 SEED = {
     "phone_number": "0681333045",
     "request_date": "2021-03-12",
@@ -27,14 +29,8 @@ SEED = {
     "smsRequired": True,
 }
 """The issue's sample GetControlNumber (an officer's renewal with an SMS)."""
-SELF_PAYER = {
-    "phone_number": "0681333045",
-    "request_date": "2026-11-20",
-    "language": "en",
-    "sms_required": True,
-    "policies": [{"insurance_number": "070707070", "product_code": "FCUL0001", "renewal": True}],
-}
-"""`POST /v1/payment-intents` body of a self-payer renewal: matched once paid (flow A to the end)."""
+SELF_PAYER = INTENT
+"""`POST /v1/payment-intents` body of a self-payer renewal (the demo's): matched once paid."""
 
 
 @dataclass

@@ -121,16 +121,18 @@ async def record_settlement(
         return revision.token, [e.id for e in events if e.id is not None]
 
 
-async def settled_with_key(sessions: SessionFactory, case_id: str, key: str) -> SettlementRecorded | None:
-    """What the settlement made with this idempotency key answered: its revision and its events."""
+async def settled_with_key(
+    sessions: SessionFactory, case_id: str, key: str, tenant: str | None = None
+) -> SettlementRecorded | None:
+    """What the settlement made with this idempotency key answered: its revision and its events
+    (only a revision of `tenant`'s, when given)."""
     async with sessions() as s:
-        revision = (
-            await s.exec(
-                select(SettlementRevision).where(
-                    SettlementRevision.case_id == case_id, SettlementRevision.idempotency_key == key
-                )
-            )
-        ).first()
+        q = select(SettlementRevision).where(
+            SettlementRevision.case_id == case_id, SettlementRevision.idempotency_key == key
+        )
+        if tenant is not None:
+            q = q.where(SettlementRevision.tenant == tenant)
+        revision = (await s.exec(q)).first()
         if revision is None:
             return None
         prefix = f"{case_id}:settlement:{revision.revision_no}"

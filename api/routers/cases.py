@@ -161,12 +161,10 @@ async def settle_case(
     """Settle: a new revision with its token and the `case_settled` event (a delta after a reopen).
     Send an Idempotency-Key: a retry with the same key returns the same revision, at any later time."""
     if idempotency_key:
-        sessions = request.app.state.sessions
-        case = await claims.case_by_id(sessions, str(case_id))
-        if case is not None and case.tenant == principal.tenant:
-            first = await claims.settled_with_key(sessions, str(case_id), f"settle-{idempotency_key}")
-            if first is not None:
-                return first
+        key = f"settle-{idempotency_key}"
+        first = await claims.settled_with_key(request.app.state.sessions, str(case_id), key, principal.tenant)
+        if first is not None:
+            return first
     result: SettlementRecorded = await _update(
         request, principal, case_id, ClaimWorkflow.settle, body, idempotency_key
     )
