@@ -32,11 +32,6 @@ def delivery_workflow_id(event_id: int, endpoint_id: str) -> str:
     return f"delivery-{event_id}-{endpoint_id}"
 
 
-def message_id(event_id: int) -> str:
-    """The webhook-id: one per event, the same across retries, replays and endpoints."""
-    return f"msg_{event_id}"
-
-
 async def start_delivery(
     client: Client, settings: Settings, delivery: Delivery, *, replay: bool = False
 ) -> bool:
@@ -127,6 +122,9 @@ class _Token:
 
 
 class WebhookActivities:
+    """Calls customer URLs through `http`, the egress client (`payflow.egress`): it connects only to
+    addresses the SSRF rules allow and follows no redirect."""
+
     def __init__(
         self, settings: Settings, http: httpx.AsyncClient, store: WebhookStore, relay: EventRelay
     ) -> None:
@@ -167,10 +165,14 @@ class WebhookActivities:
         )
         return await self._account(endpoint, outcome, request.at)
 
-    async def _send(self, endpoint: WebhookEndpoint, event: Event, at: datetime) -> httpx.Response:
-        problem = await endpoint_problem(endpoint.url, allowed_hosts(self._settings.webhook_allow_hosts))
+    async def _check(self, url: str) -> None:
+        """The SSRF rules again at each attempt (the client checks the address it connects to, too)."""
+        problem = await endpoint_problem(url, allowed_hosts(self._settings.webhook_allow_hosts))
         if problem is not None:
             raise BlockedUrl(problem)
+
+    async def _send(self, endpoint: WebhookEndpoint, event: Event, at: datetime) -> httpx.Response:
+        await self._check(endpoint.url)
         body = json.dumps(
             {
                 "id": f"_{event.id}",
@@ -184,17 +186,15 @@ class WebhookActivities:
         headers = {
             "content-type": "application/json",
             "user-agent": "payflow-webhooks/1",
-            "webhook-id": message_id(event.id),
+            "webhook-id": event.webhook_id,  # stored with the event: one per event, unique everywhere
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(
-                message_id(event.id), timestamp, body, await self._store.signing_secrets(endpoint.id, at)
+                event.webhook_id, timestamp, body, await self._store.signing_secrets(endpoint.id, at)
             ),
         }
         if endpoint.oauth_token_url:
             headers["authorization"] = f"Bearer {await self._token(endpoint)}"
-        return await self._http.post(
-            endpoint.url, content=body, headers=headers, timeout=TIMEOUT_S, follow_redirects=False
-        )
+        return await self._http.post(endpoint.url, content=body, headers=headers, timeout=TIMEOUT_S)
 
     async def _token(self, endpoint: WebhookEndpoint) -> str:
         """The customer's token for its endpoint (client credentials), cached until it expires;
@@ -206,6 +206,7 @@ class WebhookActivities:
         cached = self._tokens.get(endpoint.id)
         if cached is not None and cached.expires > time.monotonic() + 30:
             return cached.value
+        await self._check(endpoint.oauth_token_url or "")
         data = {"grant_type": "client_credentials"} | (
             {"scope": endpoint.oauth_scope} if endpoint.oauth_scope else {}
         )
@@ -279,4 +280,7 @@ def _outcome(code: int | None, error: str | None, retry_after: float | None = No
 def _classify(response: httpx.Response) -> AttemptOutcome:
     code = response.status_code
     retry_after = retry_after_seconds(response.headers.get("retry-after")) if code in (429, 503) else None
-    return _outcome(code, f"HTTP {code}", retry_after)
+    error = f"HTTP {code}"
+    if response.is_redirect:
+        error += f": redirect to {response.headers['location'][:300]} not followed"
+    return _outcome(code, error, retry_after)

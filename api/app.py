@@ -11,12 +11,14 @@ from temporalio.client import Client
 
 from api import errors
 from api.admission import Admission
-from api.auth import TokenService, load_or_create_key
+from api.auth import TokenService
 from api.event_feed import EventFeed, listen_connector
 from api.intent_service import IntentService
+from api.openapi_errors import document_errors
 from api.payment_service import PaymentService
 from api.routers import (
     cases,
+    codec,
     events,
     gateway,
     intents,
@@ -26,6 +28,9 @@ from api.routers import (
     token,
     webhooks,
 )
+from api.signing_keys import load_signing_keys
+from api.token_guard import TokenGuard
+from payflow.codec import api_codec
 from payflow.settings import Settings, get_settings
 from payflow.temporal import connect
 from store.clients import ClientStore, KeyStore
@@ -71,8 +76,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.tokens = TokenService(settings, load_or_create_key(settings.jwt_private_key_path))
+    app.state.tokens = TokenService(settings, load_signing_keys(settings))
+    app.state.token_guard = TokenGuard(settings)
     errors.install(app)
+    document_errors(app)
+    codec.install(app, settings, api_codec(settings))
     app.include_router(token.router)
     app.include_router(openimis.router)
     app.include_router(openimis_payments.router)

@@ -8,47 +8,24 @@ the same token until it expires, so its verified claims are kept per token strin
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
 from api.errors import ApiError
+from api.signing_keys import SigningKeys
 from payflow.settings import Settings
 from store.clients import SCOPES
 
 VERIFIED_TOKENS = 4096
 """Verified tokens kept per process: a few hundred bytes each; the least recently used goes first."""
-
-
-def load_or_create_key(path: Path | None) -> rsa.RSAPrivateKey:
-    """The token-signing key: read from `path`, created there if missing, ephemeral without a path."""
-    if path is not None and path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError(f"{path} is not an RSA private key")
-        return key
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        path.chmod(0o600)
-    return key
 
 
 @dataclass(frozen=True)
@@ -59,15 +36,14 @@ class Principal:
 
 
 class TokenService:
-    def __init__(self, settings: Settings, key: rsa.RSAPrivateKey) -> None:
+    """Issues tokens signed with the current key; verifies those signed with any key still listed."""
+
+    def __init__(self, settings: Settings, keys: SigningKeys) -> None:
         self._settings = settings
-        self._key = key
-        self._public = key.public_key()
+        self._keys = keys
+        self._verifiers = keys.verifiers()
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
-        public = self._public.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.kid = base64.urlsafe_b64encode(hashlib.sha256(public).digest()[:12]).decode().rstrip("=")
+        self.kid = keys.kid
 
     def issue(self, client_id: str, tenant: str, scopes: list[str]) -> dict[str, Any]:
         now = int(time.time())
@@ -82,7 +58,7 @@ class TokenService:
             "exp": now + self._settings.token_ttl_s,
             "jti": uuid.uuid4().hex,
         }
-        token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+        token = jwt.encode(claims, self._keys.current, algorithm="RS256", headers={"kid": self.kid})
         return {
             "access_token": token,
             "token_type": "Bearer",
@@ -97,9 +73,13 @@ class TokenService:
             self._verified.move_to_end(token)
             return known[0]
         self._verified.pop(token, None)
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = self._verifiers.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise jwt.InvalidTokenError("it is not signed by a key of this server (unknown kid)")
         claims = jwt.decode(
             token,
-            self._public,
+            key,
             algorithms=["RS256"],
             audience=self._settings.jwt_audience,
             issuer=self._settings.jwt_issuer,
@@ -112,24 +92,7 @@ class TokenService:
         return principal
 
     def jwks(self) -> dict[str, Any]:
-        numbers = self._public.public_numbers()
-        return {
-            "keys": [
-                {
-                    "kty": "RSA",
-                    "use": "sig",
-                    "alg": "RS256",
-                    "kid": self.kid,
-                    "n": _b64int(numbers.n),
-                    "e": _b64int(numbers.e),
-                }
-            ]
-        }
-
-
-def _b64int(value: int) -> str:
-    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return self._keys.jwks()
 
 
 oauth2 = OAuth2(

@@ -81,7 +81,13 @@ class IntentService:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             memo=memo,
-            search_attributes=search_attributes.at_start(request),
+            search_attributes=search_attributes.at_start(
+                request,
+                [
+                    search_attributes.insurance_number_hash(self._settings.search_hash_key, n)
+                    for n in request.insurance_numbers
+                ],
+            ),
             static_summary=_summary(request),
             static_details=_details(request),
         )
@@ -127,9 +133,9 @@ class IntentService:
 
     async def known(self, intent_id: str, tenant: str | None = None) -> IntentState | None:
         """The intent from the store, or PENDING when only its workflow exists (of `tenant`, if given)."""
-        payment = await self._payments.by_intent(intent_id)
+        payment = await self._payments.by_intent(intent_id, tenant)
         if payment is not None:
-            return await self.from_store(payment) if tenant in (None, payment.tenant) else None
+            return await self.from_store(payment)
         memo = await self._memo(intent_id)
         owner = memo.get("tenant") if memo else None
         if not isinstance(owner, str) or (tenant is not None and owner != tenant):

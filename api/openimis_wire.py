@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from api.schemas import ROW_ID_MAX
 from domain.intent import MAX_OFFICER_CODE, IntentLine, insurance_number_format_ok
 from domain.money import TypeOfPayment
 from domain.registry import PolicyStage
@@ -249,6 +250,6 @@ def payment_or_intent(raw: Any, message: str) -> int | str:
 
 def internal_identifier(raw: Any, message: str) -> int:
     value = as_int(raw, message)
-    if value is None or value <= 0:
+    if value is None or not 0 < value <= ROW_ID_MAX:
         raise WireError(message)
     return value

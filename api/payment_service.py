@@ -71,8 +71,7 @@ class PaymentService:
         self._settings = settings
 
     async def owned(self, principal: Principal, payment_id: int) -> Payment | None:
-        payment = await self._payments.by_id(payment_id)
-        return payment if payment is not None and payment.tenant == principal.tenant else None
+        return await self._payments.by_id(payment_id, principal.tenant)
 
     async def receive(self, principal: Principal, notification: Notification, raw: str) -> PaymentOutcome:
         """Record one notification and log the attempt. Raises `Unavailable` (503, logged as such) when
@@ -113,15 +112,15 @@ class PaymentService:
 
     async def _receive(self, principal: Principal, n: Notification) -> PaymentOutcome:
         report = n.report
-        earlier = await self._payments.receipt_payment_id(report.transaction_id)
+        earlier = await self._payments.receipt_payment_id(principal.tenant, report.transaction_id)
         if earlier is not None:  # this gateway transaction was recorded already
             kept = await self._kept_for_retry(principal, n, earlier)
             if kept is not None:  # the update of an attempt answered 503 was applied after all
                 return PaymentOutcome(0, earlier, kept.intent_id)
             return PaymentOutcome(5, earlier)
         if report.control_number:
-            payment = await self._payments.by_control_number(report.control_number)
-            if payment is None or payment.tenant != principal.tenant:
+            payment = await self._payments.by_control_number(report.control_number, principal.tenant)
+            if payment is None:
                 return PaymentOutcome(3)
             update_id = record_payment_update_id(report.transaction_id)
             try:
@@ -157,8 +156,8 @@ class PaymentService:
     async def _kept_for_retry(self, principal: Principal, n: Notification, payment_id: int) -> Payment | None:
         """The payment, when this transaction was recorded for the one this notification pays and an
         earlier attempt of it was answered 503: the gateway is retrying what we kept."""
-        payment = await self._payments.by_id(payment_id)
-        if payment is None or payment.tenant != principal.tenant:
+        payment = await self._payments.by_id(payment_id, principal.tenant)
+        if payment is None:
             return None
         report = n.report
         if report.control_number:
@@ -192,12 +191,10 @@ class PaymentService:
         )
 
     async def by_intent(self, principal: Principal, intent_id: str) -> Payment | None:
-        payment = await self._payments.by_intent(intent_id)
-        return payment if payment is not None and payment.tenant == principal.tenant else None
+        return await self._payments.by_intent(intent_id, principal.tenant)
 
     async def by_control_number(self, principal: Principal, control_number: str) -> Payment | None:
-        payment = await self._payments.by_control_number(control_number)
-        return payment if payment is not None and payment.tenant == principal.tenant else None
+        return await self._payments.by_control_number(control_number, principal.tenant)
 
     async def reconciliation_items(
         self, principal: Principal, first: date, last: date

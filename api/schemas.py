@@ -14,6 +14,10 @@ from domain.payment_flow import IntentState
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
+ROW_ID_MAX = 2**31 - 1
+"""Largest id a store row can have (PostgreSQL `integer`): a larger one is refused as bad input, not
+passed to the database, which would fail on it."""
+RowId = Annotated[int, Field(gt=0, le=ROW_ID_MAX)]
 
 
 class PolicyToPay(BaseModel):

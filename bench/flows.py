@@ -42,10 +42,10 @@ from api.intent_service import workflow_id
 from bench import run_and_exit
 from bench.bare import BarePlan, bare_flow, bare_worker
 from bench.history import HISTORY_TIMEOUT_S, Run, Shape, drive, sample, shape_of
-from payflow.temporal import DATA_CONVERTER
 from simulators.gateway import Behaviour
 from store.payments import PaymentStore
 from tests.api.helpers import intent
+from tests.keys import CONVERTER
 from tests.stack import Stack, StackFactory, prepare_database
 from workflows import search_attributes
 
@@ -209,13 +209,13 @@ async def bench(args: argparse.Namespace) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=search_attributes.ALL,
-        data_converter=DATA_CONVERTER,
+        data_converter=CONVERTER,
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableExecuteMultiOperation=true"],
     )
     try:
         with tempfile.TemporaryDirectory(prefix="payflow-bench-") as tmp:
             db_url = await prepare_database(f"sqlite+aiosqlite:///{Path(tmp) / 'payflow.db'}")
-            api = await measure_api(StackFactory(env.client, db_url), args)
+            api = await measure_api(StackFactory(env.client, db_url, Path(tmp) / "jwt-signing-key.pem"), args)
             bare = await measure_bare(env.client, plan_of(api[1]), args)
         result = report(args, api, bare)
         print(f"results: {write(result, args.results)}")

@@ -20,7 +20,10 @@ def hash_secret(secret: str) -> str:
     return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
 
 
-def verify_secret(secret: str, stored: str) -> bool:
+def verify_secret(secret: str, stored: str | None) -> bool:
+    """Whether `secret` matches `stored`. With no stored hash (an unknown client) the same scrypt work
+    is done against a hash nobody's secret matches, so the time taken does not tell which ids exist."""
+    stored = stored or _NOBODY
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -37,3 +40,6 @@ def _b64(raw: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_NOBODY = f"scrypt${_N}${_R}${_P}${_b64(bytes(16))}${_b64(bytes(32))}"

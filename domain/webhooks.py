@@ -90,10 +90,10 @@ def url_problem(url: str, allowed_hosts: Sequence[str]) -> str | None:
     if parts.scheme != "https":
         return "endpoint URLs must use https"
     try:
-        address = ipaddress.ip_address(host)
+        ipaddress.ip_address(host)
     except ValueError:
         return None
-    return None if address.is_global else f"{host} is not a public address"
+    return None if public_address(host) else f"{host} is not a public address"
 
 
 def addresses_problem(host: str, addresses: Iterable[str], allowed_hosts: Sequence[str]) -> str | None:
@@ -101,9 +101,44 @@ def addresses_problem(host: str, addresses: Iterable[str], allowed_hosts: Sequen
     if host.lower() in allowed_hosts:
         return None
     for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
+        if not public_address(address):
             return f"{host} resolves to {address}, which is not a public address"
     return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_NOT_GLOBAL_V6 = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b:1::/48", "2001:db8::/32", "3fff::/20", "5f00::/16")
+)
+"""Not globally reachable (IANA registry) although Python 3.11's tables call them global: local-use
+NAT64, which may embed an IPv4 address anywhere, documentation and SRv6 SIDs."""
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped, 6to4, Teredo (server and client),
+    well-known NAT64 and the deprecated IPv4-compatible form all reach an IPv4 host."""
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
+def public_address(text: str) -> bool:
+    """Whether connecting to `text` reaches the public internet only: a global unicast address, and so
+    is every IPv4 address embedded in it (`[64:ff9b::7f00:1]` is 127.0.0.1 through NAT64)."""
+    address = ipaddress.ip_address(text.split("%")[0])
+    reached: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in n for n in _NOT_GLOBAL_V6):
+            return False
+        reached += _embedded_ipv4(address)
+    return all(a.is_global and not a.is_multicast for a in reached)
 
 
 def matches(event_type: str, filters: Sequence[str]) -> bool:

@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from payflow.cli_codec import codec_app
 from payflow.cli_webhooks import deliveries_app, endpoints_app
 from payflow.output import show_rows
 from payflow.settings import Settings, get_settings
@@ -26,6 +27,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(codec_app, name="codec")
 console = Console()
 err = Console(stderr=True)
 
@@ -132,14 +134,15 @@ def api(
     access_log: Annotated[bool, typer.Option(help="one log line per request")] = True,
 ) -> None:
     """Run the API with the PAYFLOW_* settings."""
-    from api.auth import load_or_create_key
+    from api.signing_keys import SigningKeyError, load_signing_keys
     from payflow.api_process import serve
+    from payflow.codec import CodecKeyError, api_codec
 
-    settings = get_settings()
-    if workers > 1:
-        if settings.jwt_private_key_path is None:
-            _fail("--workers above 1 needs PAYFLOW_JWT_PRIVATE_KEY_PATH: all processes share one signing key")
-        load_or_create_key(settings.jwt_private_key_path)  # made once, before the processes race to make it
+    try:  # here, so a missing key is one clear line rather than a traceback from each process
+        load_signing_keys(get_settings())
+        api_codec(get_settings())
+    except (SigningKeyError, CodecKeyError) as exc:
+        _fail(str(exc))
     serve(host, port, workers, log_level, access_log)
     exit_hard(0)
 

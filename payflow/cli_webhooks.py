@@ -163,8 +163,9 @@ def deliveries_show(delivery_id: int, as_json: JsonFlag = False) -> None:
     if delivery is None:
         _fail(f"no delivery {delivery_id}")
     attempts = asyncio.run(store.attempts(delivery_id))
+    webhook_ids = asyncio.run(store.webhook_ids([delivery.event_id]))
     data = _rows([delivery])[0] | {
-        "webhook_id": f"msg_{delivery.event_id}",
+        "webhook_id": webhook_ids[delivery.event_id],
         "attempt_log": [
             {
                 "series": a.series,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -26,10 +27,12 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
 
+from api.signing_keys import load_or_create_key
 from payflow import children
+from payflow.codec import ensure_key_file
 from payflow.servers import PortBusy, port_free, serve
 from payflow.settings import Settings
-from payflow.temporal import DATA_CONVERTER, dev_server_flags, ensure_reconciliation_schedule
+from payflow.temporal import data_converter, dev_server_flags, ensure_reconciliation_schedule
 from simulators import gateway, receiver, sms
 from store.clients import ClientStore
 from store.db import make_engine, migrate, session_factory
@@ -89,6 +92,8 @@ async def start_temporal(data_dir: Path, ports: DevPorts) -> asyncio.subprocess.
         "--log-level",
         "warn",
         "--ui-disable-news-fetch",
+        "--ui-codec-endpoint",
+        f"http://127.0.0.1:{ports.api}/codec",
         "--dynamic-config-value",
         "frontend.enableExecuteMultiOperation=true",
         *DEV_SQLITE_PRAGMAS,
@@ -100,14 +105,14 @@ async def start_temporal(data_dir: Path, ports: DevPorts) -> asyncio.subprocess.
 
 
 async def connect_when_ready(
-    address: str, process: asyncio.subprocess.Process, timeout_s: float = 30
+    settings: Settings, process: asyncio.subprocess.Process, timeout_s: float = 30
 ) -> Client:
     deadline = time.monotonic() + timeout_s
     while True:
         if process.returncode is not None:
             raise SystemExit(f"the Temporal dev server exited with {process.returncode}; see temporal.log")
         try:
-            return await Client.connect(address, data_converter=DATA_CONVERTER)
+            return await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
         except RuntimeError:
             if time.monotonic() > deadline:
                 raise
@@ -133,7 +138,23 @@ async def demo_clients(settings: Settings, known: dict[str, Any]) -> dict[str, A
     return clients
 
 
+def search_hash_key(path: Path) -> str:
+    """The dev stack's search-hash secret, made once: a new one would make earlier flows unfindable."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def signing_key(path: Path) -> Path:
+    """The dev stack's token-signing key, generated once: tokens outlive a restart of the stack."""
+    load_or_create_key(path)
+    return path
+
+
 def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str) -> Settings:
+    """Keys made once under `data_dir` (kept across restarts, none inherited from the environment);
+    the dev UI (no OIDC, so no token) may use the codec endpoint from loopback."""
     return Settings(
         database_url=f"sqlite+aiosqlite:///{data_dir / 'payflow.db'}",
         temporal_address=f"127.0.0.1:{ports.temporal}",
@@ -141,7 +162,12 @@ def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str) -> Settings:
         gateway_url=f"http://127.0.0.1:{ports.gateway}",
         sms_url=f"http://127.0.0.1:{ports.sms}",
         cn_mode=cn_mode,
-        jwt_private_key_path=data_dir / "jwt-signing-key.pem",
+        jwt_private_key_path=signing_key(data_dir / "jwt-signing-key.pem"),
+        codec_keys="",
+        codec_keys_path=ensure_key_file(data_dir / "codec-keys"),
+        search_hash_key=search_hash_key(data_dir / "search-hash.key"),
+        codec_cors_origins=f"http://127.0.0.1:{ports.ui},http://localhost:{ports.ui}",
+        dev_codec_open_to_ui=True,
         data_dir=data_dir,
         webhook_allow_hosts="127.0.0.1,localhost",
     )
@@ -184,7 +210,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
         loop.add_signal_handler(sig, stop.set)
     processes: list[children.Child] = []
     try:
-        client = await connect_when_ready(settings.temporal_address, temporal)
+        client = await connect_when_ready(settings, temporal)
         await ensure_reconciliation_schedule(client, settings)
         gw = clients["demo-gateway"]
         credentials = gateway.ApiCredentials(
@@ -209,6 +235,8 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
                 "docs": f"{settings.api_url}/docs",
                 "temporal": settings.temporal_address,
                 "temporal_ui": f"http://127.0.0.1:{ports.ui}",
+                "codec_endpoint": f"{settings.api_url}/codec",
+                "codec_keys": str(settings.codec_keys_path),
                 "gateway_simulator": settings.gateway_url,
                 "sms_simulator": settings.sms_url,
                 "receiver_simulator": receiver_url,

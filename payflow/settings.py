@@ -80,10 +80,36 @@ class Settings(BaseSettings):
     primary_languages: str = "english,en,primary,0,1"
 
     jwt_private_key_path: Path | None = None
-    """PEM RSA key that signs access tokens; `payflow dev` generates one under its data dir."""
+    """PEM RSA key that signs access tokens, shared by every API process; the API refuses to start
+    without it (`payflow dev` generates one once under its data dir)."""
+    jwt_previous_key_paths: str = ""
+    """Earlier signing keys (PEM, private or public; comma-separated): still in the JWKS and still
+    verifying the tokens they signed, so a key rotates without downtime. Drop one after TOKEN_TTL_S."""
     jwt_issuer: str = "payflow"
     jwt_audience: str = "payflow-api"
     token_ttl_s: int = 3600
+    token_hash_threads: int = 2
+    """Client-secret checks (scrypt, ~40 ms of CPU each) run at once per API process, off its event loop."""
+    token_rate_per_client: str = "30/minute"
+    """Token requests one client id may make (`limits` notation; per API process, in memory)."""
+    token_rate_per_address: str = "300/minute"
+    """Token requests one source address may make, whatever client ids it names (per API process)."""
+
+    codec_keys: str = ""
+    """Payload encryption keys `id:base64key,…` (32-byte AES-256 keys), newest first: the newest
+    encrypts, all decrypt (payflow/codec.py). Required by every process that talks to Temporal."""
+    codec_keys_path: Path | None = None
+    """A file of further `id:base64key` entries (one a line), read after CODEC_KEYS; `payflow dev`
+    generates one under its data dir."""
+    search_hash_key: str = ""
+    """Secret of the keyed hash that stands for insurance numbers in the `InsuranceNumberHashes`
+    search attribute (`payflow codec insurance-hash`); required by the API. Never rotated: a new
+    secret makes earlier flows unfindable by number."""
+    codec_cors_origins: str = "http://localhost:8233,http://127.0.0.1:8233"
+    """Browser origins (the Temporal UI) allowed to call /codec/encode and /codec/decode."""
+    dev_codec_open_to_ui: bool = False
+    """`payflow dev` only: the codec endpoint answers the UI's origins from loopback without a token
+    (the dev UI has no OIDC to send one). Refused unless API_URL is a loopback address."""
 
     data_dir: Path = Path(".payflow")
 
@@ -92,6 +118,10 @@ class Settings(BaseSettings):
         """One connection per activity and local-activity slot, and one for the relay's sweep: no step
         ever waits for a connection another step of the same worker holds."""
         return self.worker_max_activities + self.worker_max_local_activities + 1
+
+    @property
+    def jwt_previous_key_path_list(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.jwt_previous_key_paths.split(",") if p.strip()]
 
     @property
     def webhook_schedule_seconds(self) -> list[int]:

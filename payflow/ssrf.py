@@ -1,6 +1,9 @@
-"""SSRF guard for webhook endpoints: https, and public addresses only, unless the host is allow-listed.
+"""SSRF guard for customer URLs (webhook endpoints, their OAuth token URLs): https, and public addresses
+only, unless the host is allow-listed.
 
-Checked when an endpoint is registered and again before every attempt (DNS can change in between).
+Checked when an endpoint is registered and again before every attempt; the connection itself goes
+through `payflow.egress`, which checks the address it connects to, so DNS changed between this check
+and the connection (DNS rebinding) gains nothing.
 """
 
 from __future__ import annotations
@@ -16,15 +19,21 @@ def allowed_hosts(setting: str) -> list[str]:
     return [h.strip().lower() for h in setting.split(",") if h.strip()]
 
 
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to now (raises socket.gaierror when it does not resolve)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
 async def endpoint_problem(url: str, allowed: list[str]) -> str | None:
-    """Why webhooks may not be sent to `url`, or None."""
+    """Why `url` may not be called, or None."""
     problem = url_problem(url, allowed)
     if problem is not None:
         return problem
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        addresses = await resolve(host, parts.port or 443)
     except socket.gaierror:
         return f"{host} does not resolve"
-    return addresses_problem(host, [str(info[4][0]) for info in infos], allowed)
+    return addresses_problem(host, addresses, allowed)

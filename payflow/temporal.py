@@ -3,6 +3,7 @@ attributes, schedules. The worker's wiring (activities and their clients) is in 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -18,9 +19,11 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.reconciliation import ReconciliationInput
+from payflow.codec import EncryptionCodec, KeyRing
 from payflow.settings import Settings
 from workflows import search_attributes
 from workflows.claim import ClaimWorkflow
@@ -28,7 +31,6 @@ from workflows.payment_intent import PaymentIntentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
-DATA_CONVERTER = pydantic_data_converter
 WORKFLOWS: Sequence[type] = (
     PaymentIntentWorkflow,
     ReconciliationWorkflow,
@@ -38,9 +40,23 @@ WORKFLOWS: Sequence[type] = (
 RECONCILIATION_SCHEDULE = "payflow-reconciliation"
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """The pydantic converter with the payload encryption codec; failure messages and stack traces go
+    into encoded attributes too, since an exception's text can quote personal data. Raises
+    `CodecKeyError` without keys: no process talks to Temporal in clear."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(KeyRing.load(settings.codec_keys, settings.codec_keys_path)),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(settings: Settings) -> Client:
+    """The process' client; its workers use its converter."""
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings),
     )
 
 

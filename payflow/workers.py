@@ -19,7 +19,9 @@ from activities.payment_intent import IntentActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.sms import SmsActivities
 from activities.webhooks import EventRelay, WebhookActivities
+from payflow.egress import egress_client
 from payflow.settings import Settings
+from payflow.ssrf import allowed_hosts
 from payflow.temporal import WORKFLOWS
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
@@ -52,10 +54,13 @@ async def worker(
     limits = httpx.Limits(
         max_connections=settings.worker_max_activities + settings.worker_max_local_activities
     )
-    async with httpx.AsyncClient(limits=limits) as http:
+    async with (
+        httpx.AsyncClient(limits=limits) as http,
+        egress_client(allowed_hosts(settings.webhook_allow_hosts), limits) as customers,
+    ):
         webhook_store = WebhookStore(sessions)
         relay = EventRelay(settings, webhook_store)
-        webhooks = WebhookActivities(settings, http, webhook_store, relay)
+        webhooks = WebhookActivities(settings, customers, webhook_store, relay)
         intents = IntentActivities(settings, sessions, payments, SqlRegistry(sessions), relay)
         gateway = GatewayActivities(settings, http, payments)
         sms = SmsActivities(settings, http, sessions, payments)

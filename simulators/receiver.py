@@ -28,6 +28,8 @@ class Behaviour(BaseModel):
     gone: bool = False
     delay_ms: int = 0
     oauth: bool = False
+    location: str | None = None
+    """Sent with the failures (a 302 with a Location tests that redirects are not followed)."""
 
 
 @dataclass
@@ -76,6 +78,8 @@ def create_app() -> FastAPI:
             status = b.failure_status
             if b.retry_after is not None:
                 headers["retry-after"] = str(b.retry_after)
+            if b.location is not None:
+                headers["location"] = b.location
         else:
             status = 200 if valid else 400
         state.received.append(

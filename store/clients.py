@@ -103,6 +103,10 @@ def public_key_pem(material: bytes) -> tuple[str, str]:
     return kid, pem.decode()
 
 
+class KeyTaken(ValueError):
+    """The key is registered for another client: one key authenticates one client only (a conflict)."""
+
+
 class KeyStore:
     """Public keys for private_key_jwt, and the assertion ids already used."""
 
@@ -110,12 +114,16 @@ class KeyStore:
         self._sessions = sessions
 
     async def add(self, client_id: str, material: bytes) -> str:
+        """Register the key for the client (again: no change); `KeyTaken` when another client has it."""
         kid, pem = public_key_pem(material)
         async with transaction(self._sessions) as s:
             if (await s.exec(select(OAuthClient).where(OAuthClient.client_id == client_id))).first() is None:
                 raise ValueError(f"no client {client_id!r}")
-            if (await s.exec(select(ClientKey).where(ClientKey.kid == kid))).first() is None:
+            known = (await s.exec(select(ClientKey).where(ClientKey.kid == kid))).first()
+            if known is None:
                 s.add(ClientKey(client_id=client_id, kid=kid, public_pem=pem))
+            elif known.client_id != client_id:
+                raise KeyTaken(f"key {kid} is already registered for another client")
         return kid
 
     async def keys(self, client_id: str) -> list[ClientKey]:

@@ -336,20 +336,22 @@ async def _odd_deliveries(s: Any, tenant: str | None) -> list[Finding]:
 
 
 async def duplicate_findings(sessions: SessionFactory, tenant: str | None) -> list[Finding]:
-    """No control number on two payments, no transaction id recorded twice, no SMS key twice."""
+    """No control number on two payments, no transaction id recorded twice for one tenant (two
+    tenants' PSPs may share one), no SMS key twice."""
     found = []
     async with sessions() as s:
-        for check, key, table, column, owner in (
-            ("control_number", "control number", Payment, Payment.control_number, Payment.id),
-            ("receipt", "transaction", Payment, Payment.transaction_no, Payment.id),
+        for check, key, table, column, owner, per_tenant in (
+            ("control_number", "control number", Payment, Payment.control_number, Payment.id, False),
+            ("receipt", "transaction", Payment, Payment.transaction_no, Payment.id, True),
             (
                 "receipt",
                 "transaction",
                 PaymentReceipt,
                 PaymentReceipt.transaction_id,
                 PaymentReceipt.payment_id,
+                True,
             ),
-            ("sms", "SMS key", SmsMessage, SmsMessage.key, SmsMessage.payment_id),
+            ("sms", "SMS key", SmsMessage, SmsMessage.key, SmsMessage.payment_id, False),
         ):
             twice = (
                 select(column)
@@ -361,16 +363,16 @@ async def duplicate_findings(sessions: SessionFactory, tenant: str | None) -> li
             q = select(column, owner, Payment.tenant).where(col(column).in_(twice))
             if table is not Payment:
                 q = q.select_from(table).join(Payment, col(Payment.id) == col(owner), isouter=True)
-            holders: dict[str, list[tuple[int | None, str | None]]] = defaultdict(list)
+            holders: dict[tuple[str, str | None], list[tuple[int | None, str | None]]] = defaultdict(list)
             for value, owner_id, owner_tenant in (await s.exec(q.order_by(owner))).all():
-                holders[value].append((owner_id, owner_tenant))
-            for value, rows in holders.items():
-                if tenant is not None and all(t != tenant for _, t in rows):
+                holders[value, owner_tenant if per_tenant else None].append((owner_id, owner_tenant))
+            for (value, scope), rows in holders.items():
+                if len(rows) < 2 or (tenant is not None and all(t != tenant for _, t in rows)):
                     continue
                 payments = [p for p, _ in rows]
                 owners = ", ".join(str(p) if p is not None else "none" for p in payments)
                 message = f"{len(rows)} {table.__tablename__} rows have it (payments {owners})"
-                found.append(
-                    Finding(check, f"{key} {value}", message, {"value": value, "payments": payments})
-                )
+                subject = f"{key} {value}" + (f" of tenant {scope}" if per_tenant else "")
+                ids = {"value": value, "payments": payments} | ({"tenant": scope} if per_tenant else {})
+                found.append(Finding(check, subject, message, ids))
     return found

@@ -48,17 +48,23 @@ from store.registry import product_terms
 
 
 class ReceiptConflict(Exception):
-    """The transaction id is already recorded for another payment."""
+    """The transaction id is already recorded for another payment of the same tenant."""
 
 
 async def record_receipt(
     sessions: SessionFactory, payment_id: int, report: PaymentReport, partial: bool
 ) -> ReceiptResult:
-    """Add a gateway payment to the intent once per transaction id; 4 RECEIVED when it is covered."""
+    """Add a gateway payment to the intent once per transaction id of its tenant (another tenant's
+    PSP may use the same id); 4 RECEIVED when it is covered."""
     async with transaction(sessions) as s:
         payment = await _claimed(s, payment_id)
         seen = (
-            await s.exec(select(PaymentReceipt).where(PaymentReceipt.transaction_id == report.transaction_id))
+            await s.exec(
+                select(PaymentReceipt).where(
+                    PaymentReceipt.tenant == payment.tenant,
+                    PaymentReceipt.transaction_id == report.transaction_id,
+                )
+            )
         ).first()
         if seen is not None and seen.payment_id != payment_id:
             raise ReceiptConflict(f"transaction {report.transaction_id} belongs to payment {seen.payment_id}")
@@ -66,6 +72,7 @@ async def record_receipt(
             s.add(
                 PaymentReceipt(
                     payment_id=payment_id,
+                    tenant=payment.tenant,
                     transaction_id=report.transaction_id,
                     amount=report.amount,
                     received_date=report.received_date,

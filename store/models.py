@@ -7,10 +7,17 @@ from decimal import Decimal
 
 from sqlalchemy import Column, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from ulid import ULID
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_webhook_id() -> str:
+    """A webhook-id unique across tenants and deployments (a ULID: random, ordered by creation time,
+    so the unique index grows at its end); an event keeps it for every retry, replay and endpoint."""
+    return f"msg_{ULID()}"
 
 
 def money(nullable: bool = False, default: Decimal | None = Decimal("0")) -> Decimal:
@@ -154,11 +161,16 @@ class PaymentDetail(SQLModel, table=True):
 
 
 class PaymentReceipt(SQLModel, table=True):
-    """One payment the gateway reported for an intent; the transaction id makes it unique."""
+    """One payment the gateway reported for an intent; the tenant's transaction id makes it unique
+    (two tenants' PSPs may use the same transaction id)."""
+
+    __table_args__ = (UniqueConstraint("tenant", "transaction_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payment.id", index=True)
-    transaction_id: str = Field(unique=True, max_length=50)
+    tenant: str
+    """The payment's tenant, copied so the per-tenant key can be a plain unique constraint."""
+    transaction_id: str = Field(max_length=50)
     amount: Decimal = money()
     received_date: date
     payment_date: date | None = None
@@ -196,7 +208,8 @@ class PaymentNotification(SQLModel, table=True):
 class ReconciliationIssue(SQLModel, table=True):
     """A difference between the gateway's statement and our records, for operators."""
 
-    __table_args__ = (UniqueConstraint("day", "transaction_id", "kind"),)
+    __table_args__ = (UniqueConstraint("day", "transaction_id", "control_number", "kind"),)
+    """Per statement line: two tenants' bills may carry the same PSP transaction id."""
 
     id: int | None = Field(default=None, primary_key=True)
     day: date = Field(index=True)
@@ -273,10 +286,13 @@ class SettlementRevision(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """The tenant's event log (outbox): the id is the Events API cursor and the webhook-id source."""
+    """The tenant's event log (outbox): the id is the Events API cursor."""
 
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(index=True)
+    webhook_id: str = Field(default_factory=new_webhook_id, unique=True, max_length=40)
+    """The Standard Webhooks `webhook-id` of every delivery of the event; `msg_<id>` for events
+    written before it was stored (their deliveries keep the id they were sent with)."""
     type: str = Field(index=True)
     dedupe_key: str = Field(unique=True)
     """Who wrote it and why (workflow id + step): a retried activity cannot append twice."""

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import true, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -34,23 +35,32 @@ class CNOutcome(StrEnum):
     """The payment moved on (cancelled, say) while its number was being drawn or delivered."""
 
 
+def _of(tenant: str | None) -> Any:
+    """The tenant filter of a look-up: the API always names the caller's tenant; activities, which act
+    on the payment their own workflow made, pass None."""
+    return true() if tenant is None else col(Payment.tenant) == tenant
+
+
 class PaymentStore:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
-    async def by_intent(self, intent_id: str) -> Payment | None:
+    async def by_intent(self, intent_id: str, tenant: str | None = None) -> Payment | None:
         async with self._sessions() as s:
-            return (await s.exec(select(Payment).where(Payment.intent_id == intent_id))).first()
+            q = select(Payment).where(Payment.intent_id == intent_id, _of(tenant))
+            return (await s.exec(q)).first()
 
-    async def by_id(self, payment_id: int) -> Payment | None:
+    async def by_id(self, payment_id: int, tenant: str | None = None) -> Payment | None:
         async with self._sessions() as s:
-            return await s.get(Payment, payment_id)
+            return (await s.exec(select(Payment).where(Payment.id == payment_id, _of(tenant)))).first()
 
-    async def by_ids(self, payment_ids: Iterable[int], intent_ids: Iterable[str] = ()) -> list[Payment]:
-        """Payments by id or by intent id, in one query (both are unique keys)."""
+    async def by_ids(
+        self, tenant: str, payment_ids: Iterable[int], intent_ids: Iterable[str] = ()
+    ) -> list[Payment]:
+        """The tenant's payments by id or by intent id, in one query (both are unique keys)."""
         wanted = col(Payment.id).in_(list(payment_ids)) | col(Payment.intent_id).in_(list(intent_ids))
         async with self._sessions() as s:
-            return list((await s.exec(select(Payment).where(wanted))).all())
+            return list((await s.exec(select(Payment).where(wanted, _of(tenant)))).all())
 
     async def details(self, payment_id: int) -> list[PaymentDetail]:
         async with self._sessions() as s:
@@ -182,14 +192,20 @@ class PaymentStore:
             return CNOutcome.DUPLICATE
         return CNOutcome.ASSIGNED
 
-    async def by_control_number(self, control_number: str) -> Payment | None:
+    async def by_control_number(self, control_number: str, tenant: str | None = None) -> Payment | None:
+        """Control numbers are unique per deployment (one gateway bills for every tenant), but only
+        the bill's own tenant may find it."""
         async with self._sessions() as s:
-            return (await s.exec(select(Payment).where(Payment.control_number == control_number))).first()
+            q = select(Payment).where(Payment.control_number == control_number, _of(tenant))
+            return (await s.exec(q)).first()
 
-    async def receipt_payment_id(self, transaction_id: str) -> int | None:
-        """The payment a gateway transaction was recorded for, if any."""
+    async def receipt_payment_id(self, tenant: str, transaction_id: str) -> int | None:
+        """The tenant's payment a gateway transaction was recorded for, if any: transaction ids are
+        unique per tenant only, and another tenant's payment must never be named."""
         async with self._sessions() as s:
-            q = select(PaymentReceipt.payment_id).where(PaymentReceipt.transaction_id == transaction_id)
+            q = select(PaymentReceipt.payment_id).where(
+                PaymentReceipt.tenant == tenant, PaymentReceipt.transaction_id == transaction_id
+            )
             return (await s.exec(q)).first()
 
     async def received_between(self, tenant: str, first: date, last: date) -> list[Payment]:

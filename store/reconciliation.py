@@ -15,18 +15,24 @@ from store.models import Payment, PaymentReceipt, ReconciliationIssue
 
 async def compare(sessions: SessionFactory, statement: Statement) -> Comparison:
     """Receipts we lack become `missing` (to be fed to their flows); amount differences and unknown
-    control numbers become issues. Issues are unique per (day, transaction, kind): a re-run adds none."""
+    control numbers become issues. Issues are unique per (day, transaction, control number, kind): a re-run
+    adds none. The gateway bills for every tenant; a line belongs to its control number's tenant."""
     result = Comparison(day=statement.day, checked=len(statement.lines))
     for line in statement.lines:
         async with sessions() as s:
-            receipt = (
-                await s.exec(
-                    select(PaymentReceipt).where(PaymentReceipt.transaction_id == line.transaction_id)
-                )
-            ).first()
             payment = (
                 await s.exec(select(Payment).where(Payment.control_number == line.control_number))
             ).first()
+            receipt = None
+            if payment is not None:  # transaction ids are unique per tenant: the bill's tenant's
+                receipt = (
+                    await s.exec(
+                        select(PaymentReceipt).where(
+                            PaymentReceipt.tenant == payment.tenant,
+                            PaymentReceipt.transaction_id == line.transaction_id,
+                        )
+                    )
+                ).first()
         if receipt is not None:
             if receipt.amount != line.amount:
                 result.mismatches += 1

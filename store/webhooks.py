@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -189,6 +189,12 @@ class WebhookStore:
     async def event(self, event_id: int) -> Event | None:
         async with self._sessions() as s:
             return await s.get(Event, event_id)
+
+    async def webhook_ids(self, event_ids: Iterable[int]) -> dict[int, str]:
+        """The webhook-id of each event, to show beside its deliveries."""
+        async with self._sessions() as s:
+            q = select(Event.id, Event.webhook_id).where(col(Event.id).in_(list(event_ids)))
+            return {int(i or 0): w for i, w in (await s.exec(q)).all()}
 
     async def attempt(self, delivery_id: int, series: int, number: int) -> DeliveryAttempt | None:
         async with self._sessions() as s:

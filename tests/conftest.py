@@ -5,6 +5,7 @@
 - `db_url`: a migrated SQLite file with the demo registry; `any_db_url` also runs on PostgreSQL when
   PAYFLOW_TEST_POSTGRES_URL is set (as .ci/run sets it).
 - `make_stack`: simulators, worker and API on 127.0.0.1 ports, with OAuth clients.
+- `signing_key`: the run's token-signing key file (the API refuses to start without one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from payflow.temporal import DATA_CONVERTER, register_search_attributes
+from api.signing_keys import load_or_create_key
+from payflow.temporal import register_search_attributes
+from tests.keys import CONVERTER
 from tests.stack import StackFactory, prepare_database
 from workflows import search_attributes
 
@@ -33,7 +36,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=search_attributes.ALL,
-        data_converter=DATA_CONVERTER,
+        data_converter=CONVERTER,
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableExecuteMultiOperation=true"],
     )
     yield env
@@ -43,7 +46,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=DATA_CONVERTER
+        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=CONVERTER
     )
     await register_search_attributes(env.client, env.client.namespace)
     yield env
@@ -85,15 +88,23 @@ async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         yield url
 
 
-@pytest.fixture
-def make_stack(dev_env: WorkflowEnvironment, db_url: str) -> StackFactory:
-    return StackFactory(dev_env.client, db_url)
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's token-signing key file, made once: what every deployment has at JWT_PRIVATE_KEY_PATH."""
+    path = tmp_path_factory.mktemp("keys") / "jwt-signing-key.pem"
+    load_or_create_key(path)
+    return path
 
 
 @pytest.fixture
-def make_stack_any_db(dev_env: WorkflowEnvironment, any_db_url: str) -> StackFactory:
+def make_stack(dev_env: WorkflowEnvironment, db_url: str, signing_key: Path) -> StackFactory:
+    return StackFactory(dev_env.client, db_url, signing_key)
+
+
+@pytest.fixture
+def make_stack_any_db(dev_env: WorkflowEnvironment, any_db_url: str, signing_key: Path) -> StackFactory:
     """A stack on SQLite and, when PAYFLOW_TEST_POSTGRES_URL is set, on PostgreSQL."""
-    return StackFactory(dev_env.client, any_db_url)
+    return StackFactory(dev_env.client, any_db_url, signing_key)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

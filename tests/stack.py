@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor
 
 from api.app import create_app
+from api.signing_keys import load_or_create_key
 from payflow.dev import DEMO_REGISTRY
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
@@ -95,9 +97,12 @@ async def prepare_database(url: str) -> str:
 
 
 class StackFactory:
-    def __init__(self, temporal: Client, db_url: str) -> None:
+    def __init__(self, temporal: Client, db_url: str, signing_key: Path) -> None:
+        """`signing_key`: a PEM file the API signs tokens with (made there if missing)."""
         self.temporal = temporal
         self.db_url = db_url
+        self.signing_key = signing_key
+        load_or_create_key(signing_key)
 
     @asynccontextmanager
     async def __call__(
@@ -110,7 +115,7 @@ class StackFactory:
             api_url=f"http://127.0.0.1:{api_port}",
             gateway_url=f"http://127.0.0.1:{gw_port}",
             sms_url=f"http://127.0.0.1:{sms_port}",
-            jwt_private_key_path=None,
+            jwt_private_key_path=self.signing_key,
             **overrides,
         )
         engine = make_engine(self.db_url)

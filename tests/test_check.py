@@ -197,7 +197,8 @@ async def run_check(env: dict[str, str], *args: str) -> tuple[int, str]:
 
 async def test_keys_used_twice_and_a_premium_for_no_line(dev_env: WorkflowEnvironment, db_url: str) -> None:
     """A database that lost its unique key on control numbers, edited by hand; the workflows of these
-    rows never existed, which is only a warning."""
+    rows never existed, which is only a warning. A transaction id is a violation twice in one tenant,
+    not once in each of two."""
     db = sqlite3.connect(db_url.split("///", 1)[1], timeout=30)
     [schema] = db.execute("select sql from sqlite_master where name = 'payment'").fetchone()
     loose = re.sub(r",\s*UNIQUE \(control_number\)", "", schema)
@@ -208,7 +209,7 @@ async def test_keys_used_twice_and_a_premium_for_no_line(dev_env: WorkflowEnviro
     db.close()
     engine = make_engine(db_url)
     sessions = session_factory(engine)
-    intents = [str(uuid.uuid4()) for _ in range(3)]
+    intents = [str(uuid.uuid4()) for _ in range(4)]
     async with transaction(sessions) as s:
         for n, intent_id in enumerate(intents, 1):
             s.add(
@@ -219,7 +220,7 @@ async def test_keys_used_twice_and_a_premium_for_no_line(dev_env: WorkflowEnviro
                     status=3 if n < 3 else 4,
                     phone_number="0681333045",
                     request_date=date(2026, 11, 20),
-                    control_number="991000000001" if n < 3 else "991000000002",
+                    control_number="991000000001" if n < 3 else f"99100000000{n - 1}",
                     transaction_no="T-1" if n != 2 else None,
                 )
             )
@@ -231,14 +232,16 @@ async def test_keys_used_twice_and_a_premium_for_no_line(dev_env: WorkflowEnviro
     assert [str(v) for v in report.violations] == [
         f"premium {premium.id}: made for payment line 999, which does not exist",
         "control number 991000000001: 2 payment rows have it (payments 1, 2)",
-        "transaction T-1: 2 payment rows have it (payments 1, 3)",
+        "transaction T-1 of tenant other-tenant: 2 payment rows have it (payments 3, 4)",
     ]
     assert [str(w) for w in report.warnings] == [
         f"payment {n} (intent {i}): workflow payment-intent-{i} not found, status not compared"
         for n, i in enumerate(intents, 1)
     ]
     mine = await check(sessions, None, tenant="other-tenant")
-    assert [str(v) for v in mine.violations] == ["transaction T-1: 2 payment rows have it (payments 1, 3)"]
+    assert [str(v) for v in mine.violations] == [
+        "transaction T-1 of tenant other-tenant: 2 payment rows have it (payments 3, 4)"
+    ]
     assert [w.message for w in mine.warnings] == ["workflow statuses not checked (no Temporal client)"]
     await engine.dispose()
 

@@ -20,8 +20,10 @@ import pytest
 from temporalio.client import Client
 
 from payflow.servers import free_port
-from payflow.temporal import DATA_CONVERTER
+from payflow.settings import Settings
+from payflow.temporal import data_converter
 from tests.api.test_get_control_number import SEED_SAMPLE
+from tests.dev_history import assert_personal_data_only_through_codec
 
 PAYFLOW = str(Path(sys.executable).with_name("payflow"))
 
@@ -69,6 +71,11 @@ async def dev_stack(tmp_path: Path, cn_mode: str) -> AsyncIterator[dict[str, Any
             await process.wait()
 
 
+def dev_converter(manifest: dict[str, Any]) -> Any:
+    """The converter with the stack's own codec keys (generated under its data dir)."""
+    return data_converter(Settings(codec_keys="", codec_keys_path=Path(manifest["codec_keys"])))
+
+
 async def _token(http: httpx.AsyncClient, manifest: dict[str, Any], name: str) -> dict[str, str]:
     client = manifest["clients"][name]
     r = await http.post(
@@ -103,7 +110,7 @@ async def test_seed_sample_against_payflow_dev(tmp_path: Path, cn_mode: str) -> 
         assert cn
         [sms] = await _messages(http, manifest, 1)
         assert sms["text"].startswith(f"Control No:{cn},")
-        client = await Client.connect(manifest["temporal"], data_converter=DATA_CONVERTER)
+        client = await Client.connect(manifest["temporal"], data_converter=dev_converter(manifest))
         for _ in range(200):
             found = [w async for w in client.list_workflows(f"ControlNumber = '{cn}'")]
             if found:
@@ -181,10 +188,14 @@ async def test_payflow_demo_drives_both_flows(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
         assert {"payment_intent.created", "payment.matched", "case_created", "case_settled"} <= types
         assert all(r["valid"] for r in received)
+        async with httpx.AsyncClient(base_url=manifest["api"]) as http:
+            support = (await _token(http, manifest, "demo-support"))["Authorization"].split()[1]
+        await assert_personal_data_only_through_codec(manifest, support)
 
         stack_env = {
             "PAYFLOW_DATABASE_URL": manifest["database"],
             "PAYFLOW_TEMPORAL_ADDRESS": manifest["temporal"],
+            "PAYFLOW_CODEC_KEYS_PATH": manifest["codec_keys"],
         }
         check = await asyncio.create_subprocess_exec(
             PAYFLOW,

@@ -54,6 +54,7 @@ RECEIPT_PATCH = "receipt-and-matching"
 EXPIRY_PATCH = "expiry-survives-gateway-outage"
 PAID_EARLY_PATCH = "paid-before-the-bill-was-acknowledged"
 LOCAL_STEPS_PATCH = "local-store-steps"
+NO_PLAIN_SEARCH_PATCH = "no-personal-data-in-search-attributes"
 T = TypeVar("T")
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
@@ -82,9 +83,12 @@ class PaymentIntentWorkflow:
         if (
             workflow.info().typed_search_attributes.get(sa.TENANT) is None
         ):  # started before they came at start
-            workflow.upsert_search_attributes(
-                [pair.key.value_set(pair.value) for pair in sa.at_start(request)]
+            known = (  # the workflow holds no hash secret: no insurance numbers at all
+                sa.at_start(request, [])
+                if workflow.patched(NO_PLAIN_SEARCH_PATCH)
+                else sa.before_at_start(request)
             )
+            workflow.upsert_search_attributes([pair.key.value_set(pair.value) for pair in known])
         valued = await self._store(acts.value_intent, request, "validate and value the intent")
         self._state.payment_id = valued.payment_id
         self._state.lines = valued.lines

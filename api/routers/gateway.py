@@ -16,6 +16,7 @@ from api.deps import intents, payment_service
 from api.errors import ApiError
 from api.intent_service import IntentService
 from api.payment_service import Notification, PaymentService
+from api.schemas import RowId
 from domain.intent import PAYMENT_DATA_MESSAGES, PaymentReport
 from domain.payment_flow import ControlNumberReceipt
 from workflows.payment_intent import PaymentIntentWorkflow
@@ -105,7 +106,7 @@ async def gateway_payment(
 class ControlNumberDelivery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    payment_id: int = Field(gt=0)
+    payment_id: RowId
     control_number: Text | None = None
     error: Annotated[str, StringConstraints(max_length=255)] | None = None
 

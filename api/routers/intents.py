@@ -12,7 +12,7 @@ from api.deps import intents, payment_service
 from api.errors import ApiError, Unavailable
 from api.intent_service import IntentService, fingerprint
 from api.payment_service import PaymentService
-from api.schemas import PaymentIntentCreate, PaymentIntentView
+from api.schemas import ROW_ID_MAX, PaymentIntentCreate, PaymentIntentView
 from domain.intent import INTENT_MESSAGES, IntentLine, PaymentIntentInput
 from domain.payment_flow import MatchResult
 from domain.registry import PolicyStage
@@ -30,7 +30,8 @@ PROBLEM_RESPONSES = {
 
 
 def _intent_id(principal: Principal, key: str | None) -> str:
-    if key is None:
+    """A random id without a key; an empty Idempotency-Key counts as none, as in the check before."""
+    if not key:
         return str(uuid.uuid4())
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.tenant}\n{principal.client_id}\n{key}"))
 
@@ -105,7 +106,7 @@ async def create_payment_intent(
 async def _resolve(raw: str, principal: Principal, service: PaymentService) -> str:
     """The intent id in a path: the intent's UUID, or the numeric payment id the openIMIS routes use."""
     if raw.isdigit():
-        payment = await service.owned(principal, int(raw))
+        payment = await service.owned(principal, int(raw)) if int(raw) <= ROW_ID_MAX else None
         if payment is None:
             raise ApiError(404, "intent_not_found", f"No payment intent {raw} for this tenant.")
         return payment.intent_id

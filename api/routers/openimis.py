@@ -18,6 +18,13 @@ from api.auth import Principal, authorize
 from api.deps import intents, payments
 from api.errors import OPENIMIS_TAG
 from api.intent_service import IntentService
+from api.openimis_schemas import (
+    ACKNOWLEDGEMENT,
+    ASSIGNED_CONTROL_NUMBERS,
+    CONTROL_NUMBER_DELIVERY,
+    INTENT_OF_PAY,
+    request_body,
+)
 from api.openimis_wire import WireError, body, intent_of_pay, internal_identifier, payment_or_intent
 from domain.intent import INTENT_MESSAGES, PaymentIntentInput
 from domain.payment_flow import Acknowledgement, ControlNumberReceipt, IntentState
@@ -32,8 +39,6 @@ ACK_FAILED = "1-Request for control number cannot be posted in the  external pay
 CN_FAILED = "1-Control number cannot be assigned by the external payment gateway"
 CN_DUPLICATE = "2-Duplicate Control Number"
 WRONG_IDENTIFIER = "1-  Wrong format of internal identifier"
-
-JSON_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
 def _v2_error(message: str, status: int = 400) -> JSONResponse:
@@ -55,8 +60,7 @@ async def read_json(request: Request) -> Any:
 
 
 async def _owned(store: PaymentStore, payment_id: int, principal: Principal) -> Payment | None:
-    payment = await store.by_id(payment_id)
-    return payment if payment is not None and payment.tenant == principal.tenant else None
+    return await store.by_id(payment_id, principal.tenant)
 
 
 def _control_number_answer(state: IntentState) -> dict[str, Any]:
@@ -80,7 +84,7 @@ def _control_number_answer(state: IntentState) -> dict[str, Any]:
 @router.post(
     "/GetControlNumber",
     summary="Create a payment intent and obtain its control number",
-    openapi_extra=JSON_BODY,
+    openapi_extra=request_body(INTENT_OF_PAY),
 )
 async def get_control_number(
     request: Request,
@@ -100,7 +104,9 @@ async def get_control_number(
 
 
 @router.post(
-    "/GetAssignedControlNumbers", summary="Control numbers of earlier intents", openapi_extra=JSON_BODY
+    "/GetAssignedControlNumbers",
+    summary="Control numbers of earlier intents",
+    openapi_extra=request_body(ASSIGNED_CONTROL_NUMBERS),
 )
 async def get_assigned_control_numbers(
     request: Request,
@@ -118,8 +124,8 @@ async def get_assigned_control_numbers(
     numeric = {i for i in ids if isinstance(i, int)}
     intents = {i for i in ids if isinstance(i, str)}
     found: dict[int | str, str | None] = {}
-    for p in await store.by_ids(numeric, intents):  # one query for both kinds of identifier
-        if p.tenant == principal.tenant and p.id is not None:
+    for p in await store.by_ids(principal.tenant, numeric, intents):  # one query for both kinds
+        if p.id is not None:
             found |= {k: p.control_number for k in (p.id, p.intent_id) if k in numeric or k in intents}
     for intent_id in dict.fromkeys(i for i in ids if isinstance(i, str) and i not in found):
         state = await service.known(intent_id, principal.tenant)  # started, no payment record yet
@@ -132,7 +138,11 @@ async def get_assigned_control_numbers(
     return JSONResponse({"error_occured": False, "assigned_control_numbers": assigned})
 
 
-@router.post("/PostReqControlNumberAck", summary="Gateway acknowledges a bill", openapi_extra=JSON_BODY)
+@router.post(
+    "/PostReqControlNumberAck",
+    summary="Gateway acknowledges a bill",
+    openapi_extra=request_body(ACKNOWLEDGEMENT),
+)
 async def post_req_control_number_ack(
     request: Request,
     principal: Principal = Security(authorize, scopes=["gateway"]),
@@ -157,7 +167,11 @@ async def post_req_control_number_ack(
     return Response(status_code=200)
 
 
-@router.post("/GetReqControlNumber", summary="Gateway delivers a control number", openapi_extra=JSON_BODY)
+@router.post(
+    "/GetReqControlNumber",
+    summary="Gateway delivers a control number",
+    openapi_extra=request_body(CONTROL_NUMBER_DELIVERY),
+)
 async def get_req_control_number(
     request: Request,
     principal: Principal = Security(authorize, scopes=["gateway"]),

@@ -14,9 +14,16 @@ from pydantic import ValidationError
 from api.auth import Principal, authorize
 from api.deps import payment_service
 from api.errors import OPENIMIS_TAG
+from api.openimis_schemas import (
+    CANCEL_PAYMENT,
+    MATCH_PAYMENT,
+    PAYMENT_DATA,
+    RECONCILIATION_PERIOD,
+    request_body,
+)
 from api.openimis_wire import WireError, body, ddmmyyyy, internal_identifier, payment_data
 from api.payment_service import Notification, PaymentService
-from api.routers.openimis import JSON_BODY, read_json
+from api.routers.openimis import read_json
 from domain.intent import PAYMENT_DATA_MESSAGES, PaymentReport
 from domain.payment_flow import MatchResult
 from store.models import Payment
@@ -32,7 +39,9 @@ def _data_message(code: int, message: str, data: Any = None, status: int = 200) 
     )
 
 
-@router.post("/GetPaymentData", summary="Gateway notifies a payment", openapi_extra=JSON_BODY)
+@router.post(
+    "/GetPaymentData", summary="Gateway notifies a payment", openapi_extra=request_body(PAYMENT_DATA)
+)
 async def get_payment_data(
     request: Request,
     principal: Principal = Security(authorize, scopes=["gateway"]),
@@ -79,7 +88,9 @@ def _matched_rows(payment: Payment, result: MatchResult | None) -> list[dict[str
 
 
 @router.post(
-    "/MatchPayment", summary="Match one payment, or every unmatched one (0)", openapi_extra=JSON_BODY
+    "/MatchPayment",
+    summary="Match one payment, or every unmatched one (0)",
+    openapi_extra=request_body(MATCH_PAYMENT),
 )
 async def match_payment(
     request: Request,
@@ -112,7 +123,7 @@ async def match_payment(
     return _data_message(0, f"{matched} Payment(s) matched" if matched else "No Payment matched", rows)
 
 
-@router.post("/payment/cancel", summary="Cancel an unpaid bill", openapi_extra=JSON_BODY)
+@router.post("/payment/cancel", summary="Cancel an unpaid bill", openapi_extra=request_body(CANCEL_PAYMENT))
 async def cancel_payment(
     request: Request,
     principal: Principal = Security(authorize, scopes=["payments:write"]),
@@ -141,7 +152,11 @@ async def cancel_payment(
     return _data_message(0, "CancelPayment:0:Success", {"internal_identifier": str(payment.id)})
 
 
-@router.post("/ProvideReconciliationData", summary="Payments received in a period", openapi_extra=JSON_BODY)
+@router.post(
+    "/ProvideReconciliationData",
+    summary="Payments received in a period",
+    openapi_extra=request_body(RECONCILIATION_PERIOD),
+)
 async def provide_reconciliation_data(
     request: Request,
     principal: Principal = Security(authorize, scopes=["gateway"]),

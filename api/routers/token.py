@@ -1,4 +1,5 @@
-"""POST /connect/token (client_secret_basic, client_secret_post) and the JWKS that verifies tokens."""
+"""POST /connect/token (client_secret_basic, client_secret_post, private_key_jwt) and the JWKS that
+verifies its tokens; the endpoint's defences against flooding and probing are in api/token_guard.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from fastapi.responses import JSONResponse
 
 from api.assertions import JWT_BEARER, AssertionRefused, verify_assertion
 from api.auth import TokenService, tokens
-from domain.credentials import verify_secret
+from api.token_guard import TokenGuard
+from payflow.settings import Settings
 from store.clients import ClientStore
 
 router = APIRouter(tags=["auth"])
@@ -53,11 +55,19 @@ async def _form(request: Request) -> dict[str, str]:
     responses={
         400: {"description": "invalid_request / unsupported_grant_type / invalid_scope"},
         401: {"description": "invalid_client"},
+        429: {"description": "too many token requests for this client id or source address"},
     },
 )
 async def token(request: Request, service: TokenService = Depends(tokens)) -> JSONResponse:
     form = await _form(request)
     basic = _basic(request.headers.get("authorization"))
+    guard: TokenGuard = request.app.state.token_guard
+    claimed = basic[0] if basic else form.get("client_id", "")
+    wait = guard.retry_after(claimed, request.client.host if request.client else "")
+    if wait is not None:
+        error = _oauth_error(429, "slow_down", f"Too many token requests; retry in {wait} s.")
+        error.headers["Retry-After"] = str(wait)
+        return error
     if form.get("grant_type") != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
     if sum([bool(basic), bool(form.get("client_secret")), bool(form.get("client_assertion"))]) > 1:
@@ -71,7 +81,7 @@ async def token(request: Request, service: TokenService = Depends(tokens)) -> JS
                 form["client_assertion"],
                 form.get("client_id"),
                 request.app.state.client_keys,
-                _audiences(request),
+                _audiences(request.app.state.settings),
             )
         except AssertionRefused as err:
             return _oauth_error(401, "invalid_client", str(err))
@@ -83,7 +93,8 @@ async def token(request: Request, service: TokenService = Depends(tokens)) -> JS
         if not client_id or not secret:
             return _oauth_error(401, "invalid_client", "Client authentication is required.", basic=True)
         client = await clients.get(client_id)
-        if client is None or client.revoked or not verify_secret(secret, client.secret_hash):
+        matches = await guard.secret_matches(secret, client.secret_hash if client else None)
+        if client is None or client.revoked or not matches:
             return _oauth_error(
                 401, "invalid_client", "Unknown client, revoked client or wrong secret.", bool(basic)
             )
@@ -96,10 +107,10 @@ async def token(request: Request, service: TokenService = Depends(tokens)) -> JS
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _audiences(request: Request) -> list[str]:
-    """What a client may put in `aud`: this token endpoint, as configured or as reached, or the issuer."""
-    settings = request.app.state.settings
-    return [f"{settings.api_url}/connect/token", str(request.url_for("token")), settings.jwt_issuer]
+def _audiences(settings: Settings) -> list[str]:
+    """What a client may put in `aud` (RFC 7523 §3): this server's token endpoint as configured, or its
+    issuer identifier; never derived from the request, whose Host header the client chooses."""
+    return [f"{settings.api_url}/connect/token", settings.jwt_issuer]
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify payflow access tokens")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from api.auth import Principal, authorize
 from api.errors import ApiError
+from api.schemas import RowId
 from payflow.deliveries import replay, replay_all
 from payflow.ssrf import allowed_hosts, endpoint_problem
 from store.models import Delivery, DeliveryAttempt, WebhookEndpoint
@@ -105,12 +106,11 @@ class DeliveryView(BaseModel):
     attempt_log: list[AttemptView] | None = None
 
     @classmethod
-    def of(cls, d: Delivery, log: list[DeliveryAttempt] | None = None) -> DeliveryView:
-        return cls(
-            **d.model_dump(include=set(cls.model_fields) - {"webhook_id", "attempt_log"}),
-            webhook_id=f"msg_{d.event_id}",
-            attempt_log=[AttemptView.of(a) for a in log] if log is not None else None,
-        )
+    async def of_each(cls, store: WebhookStore, deliveries: list[Delivery]) -> list[DeliveryView]:
+        """Views of `deliveries` with their events' webhook-ids, read in one query."""
+        ids = await store.webhook_ids({d.event_id for d in deliveries})
+        fields = set(cls.model_fields) - {"webhook_id", "attempt_log"}
+        return [cls(**d.model_dump(include=fields), webhook_id=ids[d.event_id]) for d in deliveries]
 
 
 class ReplayFilter(BaseModel):
@@ -216,7 +216,7 @@ async def list_deliveries(
         until=until,
         limit=limit,
     )
-    return [DeliveryView.of(d) for d in found]
+    return await DeliveryView.of_each(_store(request), found)
 
 
 async def _delivery(request: Request, principal: Principal, delivery_id: int) -> Delivery:
@@ -227,18 +227,24 @@ async def _delivery(request: Request, principal: Principal, delivery_id: int) ->
 
 
 @router.get("/v1/deliveries/{delivery_id}", response_model=DeliveryView)
-async def get_delivery(delivery_id: int, request: Request, principal: Principal = Support) -> DeliveryView:
+async def get_delivery(delivery_id: RowId, request: Request, principal: Principal = Support) -> DeliveryView:
     delivery = await _delivery(request, principal, delivery_id)
-    return DeliveryView.of(delivery, await _store(request).attempts(delivery_id))
+    store = _store(request)
+    [view] = await DeliveryView.of_each(store, [delivery])
+    view.attempt_log = [AttemptView.of(a) for a in await store.attempts(delivery_id)]
+    return view
 
 
 @router.post("/v1/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryView)
-async def replay_delivery(delivery_id: int, request: Request, principal: Principal = Support) -> DeliveryView:
+async def replay_delivery(
+    delivery_id: RowId, request: Request, principal: Principal = Support
+) -> DeliveryView:
     """Deliver again with the same webhook-id and a new series of attempts."""
     delivery = await _delivery(request, principal, delivery_id)
     if not await replay(request.app.state.temporal, request.app.state.settings, _store(request), delivery):
         raise ApiError(409, "delivery_in_progress", "This delivery is still being attempted.")
-    return DeliveryView.of(delivery)
+    [view] = await DeliveryView.of_each(_store(request), [delivery])
+    return view
 
 
 @router.post("/v1/deliveries/replay", response_model=ReplayCounts)

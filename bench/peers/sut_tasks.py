@@ -33,7 +33,7 @@ async def prepare(db_url: str, key: Path) -> dict[str, Any]:
     """Migrate, load the demo registry, create the benchmark's OAuth clients and the token-signing key
     every API process shares."""
     import payflow
-    from api.auth import load_or_create_key
+    from api.signing_keys import load_or_create_key
     from payflow.temporal import dev_server_flags
     from store.clients import ClientStore
     from store.db import make_engine, migrate, session_factory

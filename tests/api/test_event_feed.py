@@ -107,7 +107,7 @@ async def test_polls_when_it_cannot_listen(tmp_path: Path) -> None:
 
 
 async def test_the_api_wakes_fifty_polls_by_notify_on_postgres(
-    dev_env: WorkflowEnvironment, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    dev_env: WorkflowEnvironment, pg_url: str, monkeypatch: pytest.MonkeyPatch, signing_key: Path
 ) -> None:
     """The Events API test of fifty held polls, on PostgreSQL, with the app's feed listening."""
     listened: list[bool] = []
@@ -119,6 +119,6 @@ async def test_the_api_wakes_fifty_polls_by_notify_on_postgres(
 
     monkeypatch.setattr(EventFeed, "close", noting_close)
     await events_api.test_fifty_waiting_polls_are_released_within_a_second_and_block_nothing(
-        StackFactory(dev_env.client, pg_url)
+        StackFactory(dev_env.client, pg_url, signing_key)
     )
     assert listened == [True]

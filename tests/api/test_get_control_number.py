@@ -76,7 +76,9 @@ async def test_seed_sample_gets_a_control_number_sms_and_is_searchable(
         described = await stack.temporal.get_workflow_handle(found[0].id).describe()
         assert described.typed_search_attributes.get(sa.PAYMENT_STATUS) == "ASSIGNED"
         assert described.typed_search_attributes.get(sa.OFFICER_CODE) == "E00005"
-        assert described.typed_search_attributes.get(sa.INSURANCE_NUMBERS) == ["070707070"]
+        hashed = sa.insurance_number_hash(stack.settings.search_hash_key, "070707070")
+        assert described.typed_search_attributes.get(sa.INSURANCE_NUMBER_HASHES) == [hashed]
+        assert len(hashed) == sa.HASH_CHARS and "070707070" not in str(described.raw_description)
         assert await described.static_summary() == "Payment intent: 1 policy (FCUL0001), officer E00005"
 
 

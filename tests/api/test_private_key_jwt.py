@@ -8,12 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from store.clients import KeyStore
+from store.clients import KeyStore, KeyTaken
 from tests.stack import Stack, StackFactory
 
 BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -78,6 +79,9 @@ async def test_private_key_jwt(make_stack: StackFactory) -> None:
         old, new, stranger = _key(), _key(), _key()
         await keys.add(client_id, _public_pem(old))
         await keys.add(client_id, _base64_der_certificate(new))  # rotation: both keys valid at once
+        assert await keys.add(client_id, _public_pem(old)) == await keys.add(client_id, _public_pem(old))
+        with pytest.raises(KeyTaken, match="already registered for another client"):
+            await keys.add(stack.clients["claims-other"].client_id, _public_pem(old))
 
         for key in (old, new):
             status, body = await _token(stack, _assertion(stack, client_id, key), scope="events")
@@ -112,6 +116,23 @@ async def test_private_key_jwt(make_stack: StackFactory) -> None:
             reasons[case] = body["error_description"]
         assert "replay" in reasons["replayed"] and "expired" in reasons["expired"]
         assert "not registered" in reasons["unknown key"]
+
+        # RFC 7523 §3: `aud` names this server as configured, never as the request's Host header says.
+        spoofed_host = "payflow.attacker.example"
+        r = await stack.http.post(
+            "/connect/token",
+            headers={"Host": spoofed_host},
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": BEARER,
+                "client_assertion": _assertion(
+                    stack, client_id, new, aud=f"http://{spoofed_host}/connect/token"
+                ),
+            },
+        )
+        assert (r.status_code, r.json()["error"]) == (401, "invalid_client"), r.text
+        issuer_as_audience = _assertion(stack, client_id, new, aud=stack.settings.jwt_issuer)
+        assert (await _token(stack, issuer_as_audience))[0] == 200
 
         status, body = await _token(stack, _assertion(stack, client_id, new), client_secret="x")
         assert (status, body["error"]) == (400, "invalid_request")

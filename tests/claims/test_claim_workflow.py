@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 from domain.claim_flow import ClaimInput, CloseRequest, ReopenRequest
 from domain.settlement import CaseRef, ChangedBy, SettlementInput
 from payflow.settings import Settings
-from payflow.temporal import DATA_CONVERTER
 from payflow.workers import worker
 from tests.claims.sample import settlement
+from tests.keys import CONVERTER
 from tests.workflows.harness import record
 from workflows import search_attributes as sa
 from workflows.claim import ClaimWorkflow, case_workflow_id
@@ -33,7 +33,7 @@ async def test_case_continues_as_new_and_keeps_its_state(db_url: str) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).with_name("temporal")),
         search_attributes=sa.ALL,
-        data_converter=DATA_CONVERTER,
+        data_converter=CONVERTER,
         dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=30"],
     )
     async with env:

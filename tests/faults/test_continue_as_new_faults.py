@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,9 +103,9 @@ async def test_settle_repeated_after_continue_as_new_answers_the_first_revision(
 
 
 async def test_api_settle_retried_after_continue_as_new_is_one_settlement(
-    can_env: WorkflowEnvironment, db_url: str
+    can_env: WorkflowEnvironment, db_url: str, signing_key: Path
 ) -> None:
-    async with StackFactory(can_env.client, db_url)() as stack:
+    async with StackFactory(can_env.client, db_url, signing_key)() as stack:
         r = await stack.post("/v1/cases", as_="claims", json={"number": "F-9-API", "policy_number": "P-1"})
         assert r.status_code == 201, r.text
         case_id = r.json()["id"]

@@ -246,7 +246,9 @@ async def test_an_event_whose_writer_died_before_its_relay_is_delivered(make_sta
         r = await stack.post("/v1/endpoints", as_="support", json={"url": f"{url}/webhooks"})
         app.state.sim.secrets.append(r.json()["secret"])
         async with transaction(stack.sessions) as s:
-            await append(s, "demo", "orphan:1", {"eventType": "case_created", "case": {"number": "O-1"}})
+            orphan = await append(
+                s, "demo", "orphan:1", {"eventType": "case_created", "case": {"number": "O-1"}}
+            )
         await _deliveries_done(stack, 1)
-        assert [d["webhook_id"] for d in app.state.sim.delivered()] == ["msg_1"]
+        assert [d["webhook_id"] for d in app.state.sim.delivered()] == [orphan.webhook_id]
         assert (await check(stack.sessions, stack.temporal)).ok

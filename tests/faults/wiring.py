@@ -24,10 +24,10 @@ from temporalio.worker import ExecuteActivityInput, Interceptor, Worker
 
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
-from payflow.temporal import DATA_CONVERTER
 from payflow.workers import worker
 from simulators import gateway, sms
 from tests.faults.inject import ActivityHook
+from tests.keys import CONVERTER
 from tests.workflows.harness import Harness
 from workflows import search_attributes
 
@@ -38,7 +38,7 @@ async def dev_server_suggesting_continue_as_new(history: int = 30) -> AsyncItera
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).with_name("temporal")),
         search_attributes=search_attributes.ALL,
-        data_converter=DATA_CONVERTER,
+        data_converter=CONVERTER,
         dev_server_extra_args=[
             "--dynamic-config-value",
             f"limit.historyCount.suggestContinueAsNew={history}",

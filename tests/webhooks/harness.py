@@ -32,9 +32,12 @@ class Hooks:
     receiver: ReceiverState
     url: str
 
-    async def endpoint(self, tenant: str = "demo", path: str = "/webhooks", **extra: Any) -> WebhookEndpoint:
+    async def endpoint(
+        self, tenant: str = "demo", path: str = "/webhooks", url: str | None = None, **extra: Any
+    ) -> WebhookEndpoint:
+        """An endpoint at the receiver's `path`, or at `url` (another server)."""
         secret = generate_secret()
-        endpoint = await self.store.create_endpoint(tenant, f"{self.url}{path}", secret, **extra)
+        endpoint = await self.store.create_endpoint(tenant, url or f"{self.url}{path}", secret, **extra)
         self.receiver.secrets.append(secret)
         return endpoint
 
@@ -59,9 +62,8 @@ class Hooks:
 @asynccontextmanager
 async def hooks(client: Client, db_url: str, **overrides: Any) -> AsyncIterator[Hooks]:
     port = free_port()
-    settings = Settings(
-        database_url=db_url, task_queue=f"hooks-{uuid.uuid4()}", webhook_allow_hosts="127.0.0.1", **overrides
-    )
+    defaults = {"task_queue": f"hooks-{uuid.uuid4()}", "webhook_allow_hosts": "127.0.0.1"}
+    settings = Settings(database_url=db_url, **defaults | overrides)
     app = receiver.create_app()
     sessions = session_factory(make_engine(db_url))
     async with serve(app, port) as url, worker(client, settings):

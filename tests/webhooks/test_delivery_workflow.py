@@ -15,7 +15,7 @@ from domain.webhooks import DEFAULT_SCHEDULE
 from payflow.deliveries import replay
 from simulators.receiver import Behaviour
 from store.events import after
-from tests.webhooks.harness import hooks
+from tests.webhooks.harness import Hooks, hooks
 from tests.workflows.harness import record
 from workflows import search_attributes as sa
 
@@ -27,6 +27,12 @@ async def finished(env: WorkflowEnvironment, event_id: int, endpoint_id: str) ->
             delivery_workflow_id(event_id, endpoint_id)
         ).result()
     return result
+
+
+async def _webhook_id(h: Hooks, event_id: int) -> str:
+    event = await h.store.event(event_id)
+    assert event is not None
+    return event.webhook_id
 
 
 def _gaps(attempts) -> list[float]:  # type: ignore[no-untyped-def]
@@ -48,7 +54,7 @@ async def test_receiver_down_then_up_follows_the_schedule(time_env: WorkflowEnvi
         attempts = await h.store.attempts(delivery.id)  # type: ignore[arg-type]
         assert [a.status_code for a in attempts] == [500, 500, 500, 200]
         assert all(_within_jitter(g, s) for g, s in zip(_gaps(attempts), DEFAULT_SCHEDULE[1:], strict=False))
-        assert {r["webhook_id"] for r in h.receiver.received} == {f"msg_{event_id}"}
+        assert {r["webhook_id"] for r in h.receiver.received} == {await _webhook_id(h, event_id)}
         assert len(h.receiver.delivered()) == 1 and all(r["valid"] for r in h.receiver.received)
         timestamps = [r["timestamp"] for r in h.receiver.received]
         assert timestamps == sorted(timestamps)  # fresh per attempt
@@ -76,8 +82,30 @@ async def test_never_up_is_a_dead_letter_until_replayed(time_env: WorkflowEnviro
         [again] = await h.store.deliveries("demo")
         assert (again.status, again.series) == ("succeeded", 2)
         assert [a.series for a in await h.store.attempts(again.id)] == [1] * 8 + [2]  # type: ignore[arg-type]
-        assert {r["webhook_id"] for r in h.receiver.received} == {f"msg_{event_id}"}
+        assert {r["webhook_id"] for r in h.receiver.received} == {await _webhook_id(h, event_id)}
         assert len(h.receiver.delivered()) == 1
+
+
+async def test_webhook_ids_differ_across_tenants_and_repeat_across_retries_and_replays(
+    time_env: WorkflowEnvironment, db_url: str
+) -> None:
+    """Each tenant's first event: its own webhook-id, sent at every attempt and again on replay."""
+    async with hooks(time_env.client, db_url) as h:
+        endpoints = {tenant: await h.endpoint(tenant) for tenant in ("demo", "other-tenant")}
+        h.receiver.behaviour.fail_next = 2
+        firsts = {tenant: (await h.emit(tenant=tenant))[0] for tenant in endpoints}
+        for tenant, event_id in firsts.items():
+            assert await finished(time_env, event_id, endpoints[tenant].id) == "succeeded"
+        [delivery] = await h.store.deliveries("other-tenant")
+        assert await replay(time_env.client, h.settings, h.store, delivery)
+        assert await finished(time_env, firsts["other-tenant"], endpoints["other-tenant"].id) == "succeeded"
+
+        sent: dict[str, set[str]] = {}
+        for r in h.receiver.received:
+            sent.setdefault(json.loads(r["body"])["id"], set()).add(r["webhook_id"])
+        assert len(h.receiver.received) == 5  # two failures, two successes, one replay
+        expected = {f"_{e}": {await _webhook_id(h, e)} for e in firsts.values()}
+        assert sent == expected and len(set.union(*expected.values())) == 2
 
 
 async def test_retry_after_delays_the_next_attempt(time_env: WorkflowEnvironment, db_url: str) -> None:

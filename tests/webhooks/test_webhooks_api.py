@@ -25,6 +25,8 @@ async def test_registration_refuses_private_and_plain_http_unless_allow_listed(
             "https://10.1.2.3/hook": "not a public address",
             "https://192.168.1.1/hook": "not a public address",
             "https://[::1]/hook": "not a public address",
+            "https://[64:ff9b::7f00:1]/hook": "not a public address",  # NAT64 of 127.0.0.1
+            "https://[2002:7f00:1::]/hook": "not a public address",  # 6to4 of 127.0.0.1
             "https://localhost/hook": "resolves to",
             "http://hooks.example.org/hook": "https",
         }
@@ -76,7 +78,8 @@ async def test_payment_events_of_flow_a_reach_a_subscribed_endpoint(make_stack: 
             "payment_intent.created",
         ]
         shown = (await stack.get(f"/v1/deliveries/{listed[0]['id']}", as_="support")).json()
-        assert shown["webhook_id"] == f"msg_{listed[0]['event_id']}"
+        sent = {json.loads(r["body"])["id"]: r["webhook_id"] for r in app.state.sim.delivered()}
+        assert shown["webhook_id"] == sent[f"_{listed[0]['event_id']}"]
         assert [a["status_code"] for a in shown["attempt_log"]] == [200]
         assert (await stack.get(f"/v1/deliveries/{listed[0]['id']}", as_="support-other")).status_code == 404
 

@@ -12,7 +12,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from payflow.temporal import DATA_CONVERTER, WORKFLOWS
+from payflow.temporal import WORKFLOWS
+from tests.keys import CONVERTER
 from tests.workflows.harness import HISTORIES
 
 FILES = sorted(HISTORIES.parent.glob("*/*.json"))
@@ -29,7 +30,7 @@ def test_histories_are_recorded() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[f"{f.parent.name}/{f.stem}" for f in FILES])
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=CONVERTER)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

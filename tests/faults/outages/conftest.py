@@ -21,9 +21,9 @@ async def temporal(tmp_path: Path) -> AsyncIterator[TemporalServer]:
 
 
 @pytest.fixture
-async def own_stack(temporal: TemporalServer, db_url: str) -> StackFactory:
+async def own_stack(temporal: TemporalServer, db_url: str, signing_key: Path) -> StackFactory:
     """Stacks (worker, API, simulators) on the test's own Temporal server, which it may stop."""
-    return StackFactory(await temporal.client(), db_url)
+    return StackFactory(await temporal.client(), db_url, signing_key)
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from pathlib import Path
 from temporalio.client import Client
 
 from payflow.servers import free_port
-from payflow.temporal import DATA_CONVERTER, dev_server_flags
+from payflow.temporal import dev_server_flags
+from tests.keys import CONVERTER
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
 
@@ -72,7 +73,7 @@ class TemporalServer:
         self._process = None
 
     async def client(self) -> Client:
-        return await Client.connect(self.address, data_converter=DATA_CONVERTER)
+        return await Client.connect(self.address, data_converter=CONVERTER)
 
 
 class TcpProxy:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -68,15 +69,15 @@ OPENIMIS = ("/api/Get", "/api/Post", "/api/Match", "/api/payment", "/api/Provide
 
 @asynccontextmanager
 async def api_on(
-    database_url: str, env: WorkflowEnvironment
+    database_url: str, env: WorkflowEnvironment, signing_key: Path
 ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    """The API alone, as its own server, on `database_url`; tokens are signed by its own key."""
+    """The API alone, as its own server, on `database_url`; tokens are issued by its TokenService."""
     port = free_port()
     settings = Settings(
         database_url=database_url,
         task_queue=f"payflow-test-{uuid.uuid4()}",
         api_url=f"http://127.0.0.1:{port}",
-        jwt_private_key_path=None,
+        jwt_private_key_path=signing_key,
     )
     app = create_app(settings, env.client)
     async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
@@ -88,10 +89,10 @@ async def api_on(
 
 
 async def test_every_route_answers_503_while_the_database_is_unreachable(
-    dev_env: WorkflowEnvironment, api_log: pytest.LogCaptureFixture
+    dev_env: WorkflowEnvironment, api_log: pytest.LogCaptureFixture, signing_key: Path
 ) -> None:
     nowhere = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/payflow"
-    async with api_on(nowhere, dev_env) as (http, tokens):
+    async with api_on(nowhere, dev_env, signing_key) as (http, tokens):
         grant = {"grant_type": "client_credentials"}
         r = await http.post("/connect/token", data=grant, auth=("eo", "secret"))
         assert_retryable(r, openimis=False)  # was 500 with a traceback
@@ -105,7 +106,7 @@ async def test_every_route_answers_503_while_the_database_is_unreachable(
 
 
 async def test_a_cut_database_connection_is_503_until_it_is_back(
-    dev_env: WorkflowEnvironment, any_db_url: str, api_log: pytest.LogCaptureFixture
+    dev_env: WorkflowEnvironment, any_db_url: str, api_log: pytest.LogCaptureFixture, signing_key: Path
 ) -> None:
     if not any_db_url.startswith("postgresql"):
         pytest.skip("a TCP path to cut needs the PostgreSQL server")
@@ -114,7 +115,7 @@ async def test_a_cut_database_connection_is_503_until_it_is_back(
     await proxy.open()
     proxied = any_db_url.replace(f"@{target.host}:{target.port}/", f"@127.0.0.1:{proxy.port}/")
     try:
-        async with StackFactory(dev_env.client, proxied)(cn_mode="internal") as stack:
+        async with StackFactory(dev_env.client, proxied, signing_key)(cn_mode="internal") as stack:
             await stack.token("gateway")  # the API's pool holds connections through the proxy now
             await proxy.cut()
             r = await stack.post("/api/GetPaymentData", as_="gateway", json=PAID)
