@@ -70,3 +70,11 @@ def test_compose_config_is_valid() -> None:
     for one_shot in ("migrate", "temporal-setup"):
         assert worker["depends_on"][one_shot]["condition"] == "service_completed_successfully"
     assert services["gateway"]["profiles"] == ["simulators"] == services["sms"]["profiles"]
+
+
+def test_every_process_talking_to_temporal_gets_the_payload_keys() -> None:
+    """Every payflow process with a Temporal client refuses to start without the codec keys."""
+    for name in ("api", "worker", "temporal-setup"):
+        assert "- codec_keys" in _service_block(name), name
+    assert "PAYFLOW_CODEC_KEYS_PATH: /run/secrets/codec_keys" in COMPOSE.read_text()
+    assert "/run/secrets/search_hash_key" in _service_block("api")
