@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.webhooks import EventRelay
 from domain.control_number import with_check_digits
 from domain.errors import NotFound
@@ -56,6 +57,7 @@ class IntentActivities:
         existing = await self._payments.by_intent(request.intent_id)
         if existing is None:
             existing = await self._create(request)
+            metrics.intent_status(PaymentStatus(existing.status))
         self._relay.kick()
         return await self._result(existing)
 
@@ -137,6 +139,7 @@ class IntentActivities:
             cn = with_check_digits(base)
             outcome = await self._payments.assign_control_number(payment_id, cn)
             if outcome is CNOutcome.ASSIGNED:
+                metrics.intent_status(PaymentStatus.ASSIGNED)
                 self._relay.kick()
                 return cn
             if outcome is CNOutcome.NOT_AWAITING:
@@ -150,13 +153,15 @@ class IntentActivities:
     @activity.defn
     async def store_control_number(self, write: ControlNumberWrite) -> str:
         outcome = await self._payments.assign_control_number(write.payment_id, write.control_number)
-        if outcome is CNOutcome.DUPLICATE:
-            await self._payments.set_status(
-                write.payment_id,
-                PaymentStatus.FAILED_CONTROL_NUMBER,
-                reason="8: Duplicated control number assigned",
-                only_from=[PaymentStatus.CREATED, PaymentStatus.POSTED],
-            )
+        if outcome is CNOutcome.ASSIGNED:
+            metrics.intent_status(PaymentStatus.ASSIGNED)
+        if outcome is CNOutcome.DUPLICATE and await self._payments.set_status(
+            write.payment_id,
+            PaymentStatus.FAILED_CONTROL_NUMBER,
+            reason="8: Duplicated control number assigned",
+            only_from=[PaymentStatus.CREATED, PaymentStatus.POSTED],
+        ):
+            metrics.intent_status(PaymentStatus.FAILED_CONTROL_NUMBER)
         self._relay.kick()
         return outcome.value
 
@@ -166,6 +171,8 @@ class IntentActivities:
             result = await record_receipt(self._sessions, write.payment_id, write.report, write.partial)
         except ReceiptConflict as err:
             raise ApplicationError(str(err), type="ReceiptConflict", non_retryable=True) from err
+        if result.complete:
+            metrics.intent_status(PaymentStatus.RECEIVED)
         self._relay.kick()
         return result
 
@@ -177,6 +184,9 @@ class IntentActivities:
             request.paid_on,
             age_of_majority=self._settings.age_of_majority,
         )
+        metrics.match(result.matched)
+        if result.matched:
+            metrics.intent_status(PaymentStatus.MATCHED)
         self._relay.kick()  # payment.matched
         return result
 
@@ -185,5 +195,7 @@ class IntentActivities:
         changed = await self._payments.set_status(
             write.payment_id, write.status, reason=write.reason, only_from=write.only_from
         )
+        if changed:
+            metrics.intent_status(write.status)
         self._relay.kick()
         return changed

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities import metrics
 from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone, DeliveryInput
 from domain.webhooks import DISABLE_AFTER, RESPONSE_LIMIT, TIMEOUT_S, retry_after_seconds, signature_header
 from payflow.settings import Settings
@@ -55,7 +56,12 @@ async def start_delivery(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
             if replay
             else WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"{delivery.event_type} → {delivery.endpoint_id}",
+            static_summary=f"{delivery.event_type} → endpoint {delivery.endpoint_id}",
+            static_details=(
+                f"**Tenant:** {delivery.tenant}  \n**Event:** {delivery.event_id} ({delivery.event_type})  \n"
+                f"**Series:** {delivery.series}{' (replay)' if delivery.series > 1 else ''}  \n"
+                f"**Schedule (s):** {settings.webhook_schedule}"
+            ),
         )
     except WorkflowAlreadyStartedError:
         return False
@@ -151,6 +157,7 @@ class WebhookActivities:
                 result="disabled", error=f"endpoint disabled: {endpoint.disabled_reason}"
             )
             await self._log(request, outcome, None, None)
+            metrics.delivery_attempt(outcome.result, None)
             return outcome
         started = time.monotonic()
         response = None
@@ -159,11 +166,16 @@ class WebhookActivities:
             outcome = _classify(response)
         except (httpx.HTTPError, BlockedUrl, OAuthFailure) as err:
             outcome = AttemptOutcome(result="failed", error=f"{type(err).__name__}: {err}"[:500])
-        latency = int((time.monotonic() - started) * 1000)
+        elapsed = time.monotonic() - started
         await self._log(
-            request, outcome, latency, response.text[:RESPONSE_LIMIT] if response is not None else None
+            request,
+            outcome,
+            int(elapsed * 1000),
+            response.text[:RESPONSE_LIMIT] if response is not None else None,
         )
-        return await self._account(endpoint, outcome, request.at)
+        outcome = await self._account(endpoint, outcome, request.at)
+        metrics.delivery_attempt(outcome.result, elapsed)
+        return outcome
 
     async def _check(self, url: str) -> None:
         """The SSRF rules again at each attempt (the client checks the address it connects to, too)."""
@@ -258,6 +270,7 @@ class WebhookActivities:
     @activity.defn
     async def finish_delivery(self, done: DeliveryDone) -> None:
         await self._store.finish(done.delivery_id, done.series, done.status)
+        metrics.delivery_finished(done.status)
 
 
 class BlockedUrl(Exception):

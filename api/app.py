@@ -17,6 +17,7 @@ from api.intent_service import IntentService
 from api.openapi_errors import document_errors
 from api.payment_service import PaymentService
 from api.routers import (
+    case_reads,
     cases,
     codec,
     events,
@@ -29,7 +30,10 @@ from api.routers import (
     webhooks,
 )
 from api.signing_keys import load_signing_keys
+from api.telemetry import RequestTelemetry
+from api.telemetry import router as metrics_router
 from api.token_guard import TokenGuard
+from payflow import logs
 from payflow.codec import api_codec
 from payflow.settings import Settings, get_settings
 from payflow.temporal import connect
@@ -78,15 +82,18 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.settings = settings
     app.state.tokens = TokenService(settings, load_signing_keys(settings))
     app.state.token_guard = TokenGuard(settings)
+    app.add_middleware(RequestTelemetry, access_log=settings.access_log)
     errors.install(app)
     document_errors(app)
     codec.install(app, settings, api_codec(settings))
+    app.include_router(metrics_router)
     app.include_router(token.router)
     app.include_router(openimis.router)
     app.include_router(openimis_payments.router)
     app.include_router(intents.router)
     app.include_router(gateway.router)
     app.include_router(cases.router)
+    app.include_router(case_reads.router)
     app.include_router(settlements.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
@@ -99,5 +106,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
 
 def app_from_env() -> FastAPI:
-    """The app with the PAYFLOW_* settings: an import string for uvicorn (`payflow api --workers N`)."""
+    """The app with the PAYFLOW_* settings: an import string for uvicorn (`payflow api --workers N`).
+    Configures the process' logging here, since each of N processes imports the factory itself."""
+    logs.configure(get_settings().log_format)
     return create_app(get_settings())

@@ -110,6 +110,7 @@ async def tokens(request: Request) -> TokenService:
 
 
 async def authorize(
+    request: Request,
     security_scopes: SecurityScopes,
     authorization: str | None = Depends(oauth2),
     service: TokenService = Depends(tokens),
@@ -131,6 +132,7 @@ async def authorize(
             f"The access token is not valid: {err}.",
             headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
         ) from err
+    request.state.tenant = principal.tenant  # for the request's log line (api/telemetry.py)
     missing = [s for s in security_scopes.scopes if s not in principal.scopes]
     if missing:
         raise ApiError(

@@ -43,10 +43,12 @@ class Unavailable(ApiError):
         *,
         cause: str,
         code: str = "temporarily_unavailable",
-        retry_after_s: int = outages.RETRY_AFTER_S,
+        retry_after_s: int | None = None,
         quiet: bool = False,
     ) -> None:
-        super().__init__(503, code, detail, headers={"Retry-After": str(retry_after_s)})
+        """`retry_after_s`: None for an outage, answered with the deployment's `outage_retry_after_s`."""
+        super().__init__(503, code, detail)
+        self.retry_after_s = retry_after_s
         self.cause = cause
         self.quiet = quiet
         """Not logged per request (shed load: api/admission.py logs a summary instead)."""
@@ -73,10 +75,12 @@ def openimis_route(request: Request) -> bool:
 def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
     if not exc.quiet:
         log.warning("%s %s answered 503 (%s): %s", request.method, request.url.path, exc.code, exc.cause)
+    wait = exc.retry_after_s or request.app.state.settings.outage_retry_after_s
+    headers = {"Retry-After": str(wait)}
     if openimis_route(request):
         body = {"error_occured": True, "error_message": exc.detail}
-        return JSONResponse(body, status_code=503, headers=exc.headers)
-    return problem(503, exc.code, exc.detail, exc.headers)
+        return JSONResponse(body, status_code=503, headers=headers)
+    return problem(503, exc.code, exc.detail, headers)
 
 
 def outage(exc: Exception) -> Unavailable | None:

@@ -11,7 +11,6 @@ from sqlalchemy import exc as sa_exc
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-RETRY_AFTER_S = 5
 TRANSIENT_RPC = frozenset(
     {
         RPCStatusCode.UNAVAILABLE,

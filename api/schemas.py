@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from domain.intent import MAX_INSURANCE_NUMBER, MAX_OFFICER_CODE
 from domain.money import TypeOfPayment
 from domain.payment_flow import IntentState
+from domain.status import PaymentStatus
+from store.models import Payment
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
@@ -93,4 +95,40 @@ class PaymentIntentView(BaseModel):
                 TimelineStep(status=int(t.status), status_name=t.status.name, at=t.at, note=t.note)
                 for t in state.timeline
             ],
+        )
+
+
+class PaymentIntentSummary(BaseModel):
+    """One intent in a list, as the store has it (the list reads no workflow)."""
+
+    id: str
+    payment_id: int
+    """The openIMIS `internal_identifier`: `/v1/payment-intents/{id}` takes it as well as the id."""
+    status: int
+    status_name: str
+    control_number: str | None
+    insurance_numbers: list[str]
+    officer_code: str | None
+    expected_amount: Decimal
+    amount_to_be_paid: Decimal
+    received_amount: Decimal
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, payment: Payment, insurance_numbers: list[str]) -> PaymentIntentSummary:
+        assert payment.id is not None
+        return cls(
+            id=payment.intent_id,
+            payment_id=payment.id,
+            status=payment.status,
+            status_name=PaymentStatus(payment.status).name,
+            control_number=payment.control_number,
+            insurance_numbers=insurance_numbers,
+            officer_code=payment.officer_code,
+            expected_amount=payment.expected_amount,
+            amount_to_be_paid=payment.amount_to_be_paid,
+            received_amount=payment.received_amount,
+            created_at=payment.created_at,
+            updated_at=payment.updated_at,
         )

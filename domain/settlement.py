@@ -9,11 +9,11 @@ and every lowered amount as a negative `creditNote` with payer and payee swapped
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 PAYLOAD_VERSION = "1.0.0"
 ZERO = Decimal("0")
@@ -25,6 +25,26 @@ def _number(value: Decimal) -> int | float:
 
 Amount = Annotated[Decimal, PlainSerializer(_number, return_type=int | float, when_used="json")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+UUID_PATTERN = r"^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$"
+"""The published schema's `uuid` definition (research §1.3); payflow makes `case.uuid` itself, a UUID."""
+Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
+
+
+def _real_date(value: str) -> str:
+    datetime.fromisoformat(value)  # the pattern admits 2026-13-40; this refuses it
+    return value
+
+
+DateText = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$",
+        examples=["2026-11-30", "2018-09-10T11:22:39.760Z"],
+    ),
+    AfterValidator(_real_date),
+]
+"""An ISO 8601 date or date-time, kept as sent: the schema types `issueDate`/`dueDate` as plain strings
+and Scalepoint's own sample sends date-times, so the event must carry them unchanged."""
 Role = Literal["policyHolder", "claimant", "insuranceCompany", "serviceProvider"]
 ExpenseType = Literal[
     "invoice",
@@ -71,7 +91,8 @@ class Address(Wire):
     street2: str | None = None
     city: str | None = None
     postalCode: str | None = None
-    countryCode: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    countryCode: Annotated[str, Field(pattern=r"^([A-Z]{2})?$")] | None = None
+    """ISO 3166-1 alpha-2, or empty as Scalepoint's own sample sends it."""
 
 
 class Contact(Wire):
@@ -99,8 +120,8 @@ class Expense(Wire):
     vat: Amount | None = None
     total: Amount
     currencyCode: Currency
-    issueDate: date | None = None
-    dueDate: date | None = None
+    issueDate: DateText | None = None
+    dueDate: DateText | None = None
     administrative: bool | None = None
     payerParty: Ref
     payeeParty: Ref
@@ -126,6 +147,10 @@ class FinancialAccount(Wire):
     paymentDescription: str | None = None
 
 
+class CreditAccount(Wire):
+    accountId: Annotated[str, Field(max_length=8)]
+
+
 class PaymentMeans(Wire):
     paymentMeansCode: (
         Literal[
@@ -144,20 +169,20 @@ class PaymentMeans(Wire):
     payeeFinancialAccount: FinancialAccount | None = None
     paymentId: str | None = None
     instructionId: str | None = None
-    creditAccount: dict[str, str] | None = None
+    creditAccount: CreditAccount | None = None
 
 
 class Payment(Wire):
     uuid: str
-    dueDate: date
+    dueDate: DateText
     total: Amount
     currencyCode: Currency
     payerParty: Ref
     payeeParty: Ref
     paymentMeans: PaymentMeans | None = None
     additionalPaymentMeans: list[PaymentMeans] = []
-    expenses: list[Ref] = []
-    obligations: list[Ref] = []
+    expenses: list[Ref]
+    obligations: list[Ref]
 
 
 class ApprovedBy(Wire):
@@ -219,6 +244,23 @@ class SettlementInput(Wire):
         if dangling:
             raise ValueError(f"$ref to nothing: {', '.join(dangling)}")
         return self
+
+
+class NewExpense(Expense):
+    uuid: Uuid | None = None
+
+
+class NewPayment(Payment):
+    uuid: Uuid
+
+
+class NewSettlement(SettlementInput):
+    """A settlement as a claim handler posts it now: also the schema's uuid pattern on expenses and
+    payments. SettlementInput does not check it, so that revisions stored and workflow histories
+    recorded before the rule (the old demo's `"e1"`, `"p1"`) still load and replay."""
+
+    expenses: list[NewExpense] = []  # type: ignore[assignment]
+    payments: list[NewPayment] = []  # type: ignore[assignment]
 
 
 def _refs(doc: SettlementInput) -> Iterable[Ref]:

@@ -24,12 +24,23 @@ class _Config(uvicorn.Config):
         return sock
 
 
-def serve(host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
-    """Serve until SIGINT or SIGTERM; N > 1 processes share the port (the kernel spreads connections)."""
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve until SIGINT or SIGTERM; N > 1 processes share the port (the kernel spreads connections).
+    uvicorn's loggers go through the process' own logging (`payflow.logs`, no `log_config`), and its
+    access log stays off: the app writes the request line itself, with the route template and tenant."""
     if workers == 1:
-        uvicorn.run(APP, factory=True, host=host, port=port, log_level=log_level, access_log=access_log)
+        uvicorn.run(
+            APP, factory=True, host=host, port=port, log_level=log_level, log_config=None, access_log=False
+        )
         return
     config = _Config(
-        APP, factory=True, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
     )
     Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -7,15 +7,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
+from payflow import logs
+from payflow.cli_cases import cases_app
 from payflow.cli_codec import codec_app
+from payflow.cli_events import events_app
+from payflow.cli_payments import payments_app
 from payflow.cli_webhooks import deliveries_app, endpoints_app
-from payflow.output import show_rows
+from payflow.output import JsonFlag, console, err, fail, show_rows
 from payflow.settings import Settings, get_settings
 
 app = typer.Typer(help="payflow: durable payment processes on Temporal.", no_args_is_help=True)
@@ -28,18 +31,12 @@ app.add_typer(temporal_app, name="temporal")
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(codec_app, name="codec")
-console = Console()
-err = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+app.add_typer(payments_app, name="payments")
+app.add_typer(cases_app, name="cases")
+app.add_typer(events_app, name="events")
 
 
-def exit_hard(code: int) -> None:
+def exit_hard(code: int) -> NoReturn:
     """Leave without interpreter finalisation (sdk-python #300 can crash it after Temporal use)."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -54,6 +51,7 @@ def dev(
     gateway_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_GATEWAY_PORT")] = 8100,
     sms_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_SMS_PORT")] = 8200,
     receiver_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_RECEIVER_PORT")] = 8300,
+    worker_metrics_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_WORKER_METRICS_PORT")] = 9464,
     data_dir: Annotated[Path, typer.Option(envvar="PAYFLOW_DEV_DATA_DIR")] = Path(".payflow"),
     cn_mode: Annotated[str, typer.Option(envvar="PAYFLOW_CN_MODE", help="gateway or internal")] = "gateway",
 ) -> None:
@@ -61,27 +59,34 @@ def dev(
     from payflow.dev import DevPorts, main
 
     if cn_mode not in ("gateway", "internal"):
-        _fail("--cn-mode must be 'gateway' or 'internal'")
-    main(data_dir, DevPorts(api_port, temporal_port, ui_port, gateway_port, sms_port, receiver_port), cn_mode)
+        fail("--cn-mode must be 'gateway' or 'internal'")
+    ports = DevPorts(
+        api_port, temporal_port, ui_port, gateway_port, sms_port, receiver_port, worker_metrics_port
+    )
+    main(data_dir, ports, cn_mode)
 
 
 async def _worker(settings: Settings) -> None:
     import signal
 
     from payflow.temporal import connect
+    from payflow.worker_telemetry import metrics_runtime
     from payflow.workers import worker
 
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    client = await connect(settings)
+    client = await connect(settings, metrics_runtime(settings))
     async with worker(client, settings):
         console.print(f"worker polling task queue {settings.task_queue!r} on {settings.temporal_address}")
+        if settings.worker_metrics_address:
+            console.print(f"worker metrics at http://{settings.worker_metrics_address}/metrics")
         await stop.wait()
 
 
 def run_worker() -> None:
     """Entry point of `python worker.py` and `payflow worker`."""
+    logs.configure(get_settings().log_format)
     try:
         asyncio.run(_worker(get_settings()))
     except Exception as exc:
@@ -103,13 +108,13 @@ def demo(
     from payflow.demo import DemoError, run_demo
 
     if flow not in ("all", "a", "b"):
-        _fail("--flow must be all, a or b")
+        fail("--flow must be all, a or b")
     if not manifest.exists():
-        _fail(f"{manifest} not found: start `payflow dev` first (or pass --manifest)")
+        fail(f"{manifest} not found: start `payflow dev` first (or pass --manifest)")
     try:
         asyncio.run(run_demo(manifest, flow))
     except (DemoError, httpx.HTTPError) as exc:
-        _fail(f"demo stopped: {exc}")
+        fail(f"demo stopped: {exc}")
 
 
 @app.command()
@@ -131,9 +136,12 @@ def api(
         ),
     ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn's: critical, error, warning, info, debug")] = "info",
-    access_log: Annotated[bool, typer.Option(help="one log line per request")] = True,
+    access_log: Annotated[
+        bool, typer.Option(envvar="PAYFLOW_ACCESS_LOG", help="one log line per request")
+    ] = True,
 ) -> None:
     """Run the API with the PAYFLOW_* settings."""
+    os.environ["PAYFLOW_ACCESS_LOG"] = str(access_log).lower()  # read by each API process's settings
     from api.signing_keys import SigningKeyError, load_signing_keys
     from payflow.api_process import serve
     from payflow.codec import CodecKeyError, api_codec
@@ -142,8 +150,9 @@ def api(
         load_signing_keys(get_settings())
         api_codec(get_settings())
     except (SigningKeyError, CodecKeyError) as exc:
-        _fail(str(exc))
-    serve(host, port, workers, log_level, access_log)
+        fail(str(exc))
+    logs.configure(get_settings().log_format)
+    serve(host, port, workers, log_level)
     exit_hard(0)
 
 
@@ -195,7 +204,7 @@ def check(
             try:
                 client = await connect(settings)
             except RuntimeError as exc:  # the SDK's "failed client connect"
-                _fail(f"cannot reach Temporal at {settings.temporal_address} ({exc}); or pass --store-only")
+                fail(f"cannot reach Temporal at {settings.temporal_address} ({exc}); or pass --store-only")
         return await run_check(sessions, client, tenant)
 
     report = asyncio.run(run())
@@ -219,13 +228,13 @@ def registry_import(file: Path) -> None:
     try:
         data = RegistryFile.model_validate_json(file.read_text())
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror}")
+        fail(f"cannot read {file}: {exc.strerror}")
     except ValidationError as exc:
-        _fail(f"{file} is not a registry file:\n{exc}")
+        fail(f"{file} is not a registry file:\n{exc}")
     try:
         counts = asyncio.run(import_registry(migrated_sessions(get_settings().database_url), data))
     except ValueError as exc:
-        _fail(f"{file}: {exc} (nothing was imported)")
+        fail(f"{file}: {exc} (nothing was imported)")
     console.print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
@@ -248,7 +257,7 @@ def clients_create(
     try:
         issued = asyncio.run(_clients().create(tenant, scope, name=name, client_id=client_id))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     data = {
         "client_id": issued.client_id,
         "client_secret": issued.client_secret,
@@ -277,7 +286,7 @@ def clients_list(as_json: JsonFlag = False) -> None:
 @clients_app.command("revoke")
 def clients_revoke(client_id: str) -> None:
     if not asyncio.run(_clients().revoke(client_id)):
-        _fail(f"no client {client_id!r}")
+        fail(f"no client {client_id!r}")
     console.print(f"revoked {client_id}")
 
 
@@ -291,11 +300,11 @@ def clients_add_key(client_id: str, file: Path) -> None:
     try:
         material = file.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror}")
+        fail(f"cannot read {file}: {exc.strerror}")
     try:
         kid = asyncio.run(KeyStore(migrated_sessions(get_settings().database_url)).add(client_id, material))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"key {kid} registered for {client_id}")
 
 

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from payflow.output import show_rows
+from payflow.output import JsonFlag, console, fail, show_rows
 from payflow.settings import Settings, get_settings
 from store.db import migrated_sessions
 from store.models import Delivery
@@ -19,16 +18,8 @@ from store.webhooks import WebhookStore, generate_secret
 
 endpoints_app = typer.Typer(help="Webhook endpoints of the tenants.")
 deliveries_app = typer.Typer(help="Webhook deliveries: list, inspect, replay.")
-console = Console()
-err = Console(stderr=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 Since = Annotated[datetime | None, typer.Option(help="created at or after (ISO time, UTC)")]
 Until = Annotated[datetime | None, typer.Option(help="created at or before (ISO time, UTC)")]
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
 
 
 def _store(settings: Settings) -> WebhookStore:
@@ -53,7 +44,7 @@ def endpoints_add(
     settings = get_settings()
     problem = asyncio.run(endpoint_problem(url, allowed_hosts(settings.webhook_allow_hosts)))
     if problem is not None:
-        _fail(f"{url}: {problem}")
+        fail(f"{url}: {problem}")
     secret = generate_secret()
     endpoint = asyncio.run(
         _store(settings).create_endpoint(
@@ -92,7 +83,7 @@ def endpoints_rotate(endpoint_id: str) -> None:
     """A new secret; the old one keeps signing beside it for 24 hours."""
     store = _store(get_settings())
     if asyncio.run(store.endpoint(endpoint_id)) is None:
-        _fail(f"no endpoint {endpoint_id!r}")
+        fail(f"no endpoint {endpoint_id!r}")
     secret = generate_secret()
     asyncio.run(store.rotate_secret(endpoint_id, secret, datetime.now(UTC)))
     console.print(f"new secret for {endpoint_id}: {secret} (the previous one stays valid for 24 h)")
@@ -100,7 +91,7 @@ def endpoints_rotate(endpoint_id: str) -> None:
 
 def _set_enabled(endpoint_id: str, enabled: bool) -> None:
     if asyncio.run(_store(get_settings()).change_endpoint(endpoint_id, None, enabled=enabled)) is None:
-        _fail(f"no endpoint {endpoint_id!r}")
+        fail(f"no endpoint {endpoint_id!r}")
     console.print(f"{endpoint_id} {'enabled' if enabled else 'disabled'}")
 
 
@@ -161,7 +152,7 @@ def deliveries_show(delivery_id: int, as_json: JsonFlag = False) -> None:
     store = _store(get_settings())
     delivery = asyncio.run(store.delivery(delivery_id))
     if delivery is None:
-        _fail(f"no delivery {delivery_id}")
+        fail(f"no delivery {delivery_id}")
     attempts = asyncio.run(store.attempts(delivery_id))
     webhook_ids = asyncio.run(store.webhook_ids([delivery.event_id]))
     data = _rows([delivery])[0] | {
@@ -207,11 +198,11 @@ def deliveries_replay(
     if delivery_id is not None:
         one = asyncio.run(store.delivery(delivery_id))
         if one is None:
-            _fail(f"no delivery {delivery_id}")
+            fail(f"no delivery {delivery_id}")
         found = [one]
     else:
         if not (tenant or endpoint):
-            _fail("name a delivery, or filter by --tenant and/or --endpoint")
+            fail("name a delivery, or filter by --tenant and/or --endpoint")
         found = asyncio.run(
             store.deliveries(
                 tenant,

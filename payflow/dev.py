@@ -58,6 +58,7 @@ class DevPorts:
     gateway: int = 8100
     sms: int = 8200
     receiver: int = 8300
+    worker_metrics: int = 9464
 
 
 def temporal_binary() -> str:
@@ -170,6 +171,8 @@ def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str) -> Settings:
         dev_codec_open_to_ui=True,
         data_dir=data_dir,
         webhook_allow_hosts="127.0.0.1,localhost",
+        worker_metrics_address=f"127.0.0.1:{ports.worker_metrics}",
+        log_format="text",
     )
 
 
@@ -220,8 +223,9 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
             await stack.enter_async_context(serve(sms.create_app(), ports.sms))
             await stack.enter_async_context(serve(receiver_app, ports.receiver))
             await stack.enter_async_context(serve(gateway.create_app(credentials), ports.gateway))
-            if not port_free(ports.api):
-                raise PortBusy(f"port {ports.api} on 127.0.0.1 is in use")
+            for port in (ports.api, ports.worker_metrics):
+                if not port_free(port):
+                    raise PortBusy(f"port {port} on 127.0.0.1 is in use")
             api_args = ["api", "--port", str(ports.api), "--log-level", "warning"]
             api = await children.spawn("API", api_args, settings, data_dir / "api.log")
             processes.append(api)
@@ -236,6 +240,10 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
                 "temporal": settings.temporal_address,
                 "temporal_ui": f"http://127.0.0.1:{ports.ui}",
                 "codec_endpoint": f"{settings.api_url}/codec",
+                "metrics": {
+                    "api": f"{settings.api_url}/metrics",
+                    "worker": f"http://{settings.worker_metrics_address}/metrics",
+                },
                 "codec_keys": str(settings.codec_keys_path),
                 "gateway_simulator": settings.gateway_url,
                 "sms_simulator": settings.sms_url,
@@ -284,6 +292,7 @@ def show(manifest: dict[str, Any], path: Path) -> None:
         "cn_mode",
     ):
         table.add_row(key, str(manifest[key]))
+    table.add_row("metrics", ", ".join(manifest["metrics"].values()))
     table.add_row("logs", ", ".join(manifest["logs"].values()))
     console.print(table)
     clients = Table(title=f"demo OAuth clients (tenant {DEMO_TENANT})")

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, NoReturn
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
 console = Console()
+err = Console(stderr=True, soft_wrap=True)
+"""Errors are one line whatever the terminal's width (scripts and tests read them)."""
+JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def fail(message: str) -> NoReturn:
+    """A clear CLI error: one red line on stderr, exit code 2."""
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
 
 
 def cell(value: Any) -> str:

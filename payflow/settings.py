@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
     relay_sweep_s: float = 5.0
     """How often the worker relays events that no writer relayed (it died between commit and relay)."""
     update_timeout_s: float = 20.0
+    outage_retry_after_s: int = 5
+    """The Retry-After of a 503 for an outage (Temporal or the database unreachable, api/errors.py)."""
     """How long the API waits for a workflow to answer an update before it answers 503."""
     max_inflight_starts: int = 16
     """Workflow starts one API process admits at once (GetControlNumber, payment intents, payments
@@ -60,6 +63,9 @@ class Settings(BaseSettings):
     worker_max_local_activities: int = 20
     """Short store steps a worker runs at once inside workflow tasks."""
     worker_max_workflow_tasks: int = 20
+    worker_sticky_timeout_s: float = 10.0
+    """How long a workflow's next task waits for the worker that has it cached before any worker may
+    take it: after a worker crash, its workflows resume this much later (Temporal's default, 10 s)."""
     db_pool_timeout_s: float = 10.0
     """How long a store call waits for a pooled connection; shorter than every activity timeout, so a
     step short of connections fails and retries instead of timing out in the queue."""
@@ -110,6 +116,14 @@ class Settings(BaseSettings):
     dev_codec_open_to_ui: bool = False
     """`payflow dev` only: the codec endpoint answers the UI's origins from loopback without a token
     (the dev UI has no OIDC to send one). Refused unless API_URL is a loopback address."""
+
+    log_format: Literal["json", "text"] = "json"
+    """Log lines as one JSON object each (for a log pipeline) or as readable text (`payflow dev`)."""
+    access_log: bool = True
+    """One log line per API request (`payflow api --no-access-log` turns it off)."""
+    worker_metrics_address: str = ""
+    """`host:port` where a worker serves Prometheus `/metrics` (the Temporal SDK's exporter, payflow's
+    counters included); empty: no metrics endpoint."""
 
     data_dir: Path = Path(".payflow")
 

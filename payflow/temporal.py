@@ -20,6 +20,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.reconciliation import ReconciliationInput
@@ -51,12 +52,14 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings) -> Client:
-    """The process' client; its workers use its converter."""
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """The process' client; its workers use its converter and its runtime (the default one unless
+    given: a worker passes the one that exports its metrics)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        runtime=runtime,
     )
 
 

@@ -23,6 +23,7 @@ from payflow.egress import egress_client
 from payflow.settings import Settings
 from payflow.ssrf import allowed_hosts
 from payflow.temporal import WORKFLOWS
+from payflow.worker_telemetry import AttemptLog
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
 from store.registry import SqlRegistry
@@ -70,11 +71,12 @@ async def worker(
             client,
             task_queue=task_queue or settings.task_queue,
             graceful_shutdown_timeout=timedelta(seconds=20),
-            interceptors=list(interceptors),
+            interceptors=[AttemptLog(), *interceptors],
             workflow_runner=WORKFLOW_RUNNER,
             max_concurrent_activities=settings.worker_max_activities,
             max_concurrent_local_activities=settings.worker_max_local_activities,
             max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_s),
             workflows=list(WORKFLOWS),
             activities=[
                 fn

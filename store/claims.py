@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from domain.claim_flow import SettlementRecorded
@@ -20,7 +21,7 @@ from domain.settlement import (
 )
 from store.db import SessionFactory, transaction
 from store.events import append
-from store.models import ClaimCase, Event, SettlementRevision
+from store.models import ClaimCase, Event, SettlementRevision, utcnow
 
 
 def case_ref(case: ClaimCase) -> CaseRef:
@@ -107,9 +108,10 @@ async def record_settlement(
         ).first()
         earlier = SettlementInput.model_validate_json(previous.document) if previous else None
         key = f"{case_id}:settlement:{revision_no}"
-        if doc.close:  # before the appends: they are the transaction's last writes (store/events.py)
-            case.closed = True
-            s.add(case)
+        # before the appends: they are the transaction's last writes (store/events.py)
+        case.closed = case.closed or doc.close
+        case.updated_at = utcnow()
+        s.add(case)
         events = [
             await append(
                 s, case.tenant, key, case_settled(ref, revision.token, correlation_id, at, doc, earlier)
@@ -165,6 +167,7 @@ async def record_case_change(
         if case is None:
             raise NotFound(f"case {case_id} not found")
         case.closed = change == "CaseClosed"
+        case.updated_at = utcnow()
         s.add(case)
         payload = claim_updated(case_ref(case), correlation_id, at, change, changed_by, reason, description)
         event = await append(s, case.tenant, f"{case_id}:change:{step}", payload)
@@ -185,6 +188,7 @@ async def cancel_revision(sessions: SessionFactory, case_id: str, token: str) ->
             return False
         revision.status = "CANCELLED"
         s.add(revision)
+        await s.exec(update(ClaimCase).where(col(ClaimCase.id) == case_id).values(updated_at=utcnow()))
         return True
 
 
@@ -206,3 +210,57 @@ async def revision_by_token(
 async def case_by_id(sessions: SessionFactory, case_id: str) -> ClaimCase | None:
     async with sessions() as s:
         return await s.get(ClaimCase, case_id)
+
+
+async def tenant_case(
+    sessions: SessionFactory, tenant: str, case_id: str
+) -> tuple[ClaimCase, list[SettlementRevision]] | None:
+    """The tenant's case with its revisions, oldest first: what a case read falls back to when its
+    workflow does not answer."""
+    async with sessions() as s:
+        case = await s.get(ClaimCase, case_id)
+        if case is None or case.tenant != tenant:
+            return None
+        q = select(SettlementRevision).where(SettlementRevision.case_id == case_id)
+        return case, list((await s.exec(q.order_by(col(SettlementRevision.revision_no)))).all())
+
+
+async def case_events(sessions: SessionFactory, tenant: str, case_id: str, limit: int) -> list[Event]:
+    """The case's latest events, newest first (their dedupe keys start with the case id)."""
+    q = (
+        select(Event)
+        .where(Event.tenant == tenant, col(Event.dedupe_key).startswith(f"{case_id}:", autoescape=True))
+        .order_by(col(Event.id).desc())
+        .limit(limit)
+    )
+    async with sessions() as s:
+        return list((await s.exec(q)).all())
+
+
+async def search_cases(
+    sessions: SessionFactory,
+    tenant: str,
+    *,
+    number: str | None = None,
+    closed: bool | None = None,
+    updated_since: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> list[ClaimCase]:
+    """The tenant's cases matching every filter given, by (created_at, id) after `after`: a keyset
+    page, stable while cases are added or change."""
+    q = select(ClaimCase).where(ClaimCase.tenant == tenant)
+    if number is not None:
+        q = q.where(ClaimCase.number == number)
+    if closed is not None:
+        q = q.where(ClaimCase.closed == closed)
+    if updated_since is not None:
+        q = q.where(col(ClaimCase.updated_at) >= updated_since)
+    if after is not None:
+        at, case_id = after
+        created = col(ClaimCase.created_at)
+        q = q.where((created > at) | ((created == at) & (col(ClaimCase.id) > case_id)))
+    async with sessions() as s:
+        return list(
+            (await s.exec(q.order_by(col(ClaimCase.created_at), col(ClaimCase.id)).limit(limit))).all()
+        )

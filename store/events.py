@@ -73,6 +73,31 @@ async def page(
         return [(int(i or 0), t, at, payload) for i, t, at, payload in (await s.exec(q)).all()]
 
 
+async def search(
+    sessions: SessionFactory,
+    tenant: str,
+    *,
+    type: str | None = None,
+    since: datetime | None = None,
+    after: int = 0,
+    limit: int = 50,
+) -> list[Event]:
+    """The tenant's events of `type` created since `since`, by id after `after` (support's read)."""
+    q = select(Event).where(Event.tenant == tenant, col(Event.id) > after)
+    if type is not None:
+        q = q.where(Event.type == type)
+    if since is not None:
+        q = q.where(col(Event.created_at) >= since)
+    async with sessions() as s:
+        return list((await s.exec(q.order_by(col(Event.id)).limit(limit))).all())
+
+
+async def one(sessions: SessionFactory, tenant: str, event_id: int) -> Event | None:
+    async with sessions() as s:
+        q = select(Event).where(Event.id == event_id, Event.tenant == tenant)
+        return (await s.exec(q)).first()
+
+
 async def latest_ids(sessions: SessionFactory, tenants: set[str]) -> dict[str, int]:
     async with sessions() as s:
         q = (

@@ -141,7 +141,7 @@ class Payment(SQLModel, table=True):
     matched_at: datetime | None = None
     match_note: str | None = None
     last_not_matched_sms_at: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -151,7 +151,7 @@ class PaymentDetail(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payment.id", index=True)
     line_no: int
-    insurance_number: str | None = Field(default=None, max_length=12)
+    insurance_number: str | None = Field(default=None, max_length=12, index=True)
     product_code: str = Field(max_length=8)
     stage: str = Field(max_length=1)
     expected_amount: Decimal = money()
@@ -257,11 +257,13 @@ class ClaimCase(SQLModel, table=True):
     tenant: str = Field(index=True)
     country: str = Field(default="dk", max_length=2)
     token: str = Field(unique=True)
-    number: str
+    number: str = Field(index=True)
     external_claim_id: str | None = None
     policy_number: str | None = None
     closed: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+    """Last settlement, cancellation, close or reopen: what `GET /v1/cases?updated_since=` filters on."""
 
 
 class SettlementRevision(SQLModel, table=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -222,6 +222,46 @@ class PaymentStore:
         async with self._sessions() as s:
             q = select(Payment).where(Payment.tenant == tenant, Payment.status == int(PaymentStatus.RECEIVED))
             return list((await s.exec(q.order_by(col(Payment.id)))).all())
+
+    async def search(
+        self,
+        tenant: str,
+        *,
+        control_number: str | None = None,
+        insurance_number: str | None = None,
+        status: PaymentStatus | None = None,
+        created_since: datetime | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> list[Payment]:
+        """The tenant's payments matching every filter given, by id after `after` (a keyset page, so
+        a walk sees each payment once while others are added). Insurance numbers are the lines'."""
+        q = select(Payment).where(Payment.tenant == tenant, col(Payment.id) > after)
+        if control_number is not None:
+            q = q.where(Payment.control_number == control_number)
+        if status is not None:
+            q = q.where(Payment.status == int(status))
+        if created_since is not None:
+            q = q.where(col(Payment.created_at) >= created_since)
+        if insurance_number is not None:
+            lines = select(PaymentDetail.payment_id).where(PaymentDetail.insurance_number == insurance_number)
+            q = q.where(col(Payment.id).in_(lines))
+        async with self._sessions() as s:
+            return list((await s.exec(q.order_by(col(Payment.id)).limit(limit))).all())
+
+    async def insurance_numbers(self, payment_ids: Iterable[int]) -> dict[int, list[str]]:
+        """Each payment's insurance numbers, in line order, in one query."""
+        q = (
+            select(PaymentDetail.payment_id, PaymentDetail.insurance_number)
+            .where(col(PaymentDetail.payment_id).in_(list(payment_ids)))
+            .order_by(col(PaymentDetail.payment_id), col(PaymentDetail.line_no))
+        )
+        found: dict[int, list[str]] = {}
+        async with self._sessions() as s:
+            for pid, number in (await s.exec(q)).all():
+                if number:
+                    found.setdefault(pid, []).append(number)
+        return found
 
     async def control_numbers(self, payment_ids: Iterable[int]) -> dict[int, str | None]:
         async with self._sessions() as s:

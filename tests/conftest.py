@@ -6,6 +6,8 @@
   PAYFLOW_TEST_POSTGRES_URL is set (as .ci/run sets it).
 - `make_stack`: simulators, worker and API on 127.0.0.1 ports, with OAuth clients.
 - `signing_key`: the run's token-signing key file (the API refuses to start without one).
+- `case_settled_events_conform` (every test): each `case_settled` event made validates against the
+  published schema.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.signing_keys import load_or_create_key
+from domain import settlement
 from payflow.temporal import register_search_attributes
+from store import claims
+from tests.claims.sample import validate
 from tests.keys import CONVERTER
 from tests.stack import StackFactory, prepare_database
 from workflows import search_attributes
@@ -105,6 +111,23 @@ def make_stack(dev_env: WorkflowEnvironment, db_url: str, signing_key: Path) -> 
 def make_stack_any_db(dev_env: WorkflowEnvironment, any_db_url: str, signing_key: Path) -> StackFactory:
     """A stack on SQLite and, when PAYFLOW_TEST_POSTGRES_URL is set, on PostgreSQL."""
     return StackFactory(dev_env.client, any_db_url, signing_key)
+
+
+@pytest.fixture(autouse=True)
+def case_settled_events_conform(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every `case_settled` event a test makes in this process (its workers, or the store called
+    directly) must validate against Scalepoint's published schema; checked when the test ends.
+    Tests running the worker in a subprocess validate the events they read (tests/claims/sample.py)."""
+    made: list[dict[str, Any]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        made.append(settlement.case_settled(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(claims, "case_settled", recording)
+    yield
+    for event in made:
+        validate(event)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -108,6 +108,8 @@ async def test_a_clean_stack_has_no_violations(make_stack_any_db: StackFactory) 
     async with stack_with_endpoint(make_stack_any_db) as (stack, _):
         await matched_payment(stack)
         await settled_case(stack)
+        # the relay starts deliveries after its writer answered: first every event relayed, then delivered
+        await until(stack, "select count(*) >= 6 from event where dispatched_at is not null", "the relay")
         await until(stack, ALL_DELIVERED, "every delivery")
         report = await check(stack.sessions, stack.temporal)
         assert (report.violations, report.warnings) == ([], [])

@@ -4,12 +4,8 @@ tests/setup-browser.sh) screenshots a payment intent's page and reads its DOM.""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,36 +13,7 @@ import pytest
 from tests.api.test_get_control_number import SEED_SAMPLE
 from tests.dev_history import PERSONAL, temporal_cli
 from tests.test_dev_stack import _token, dev_stack
-
-CHROMIUM = shutil.which("chromium")
-
-
-async def _chromium(profile: Path, url: str, *args: str) -> bytes:
-    process = await asyncio.create_subprocess_exec(
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-        "--window-size=1400,1600",
-        *args,
-        url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0
-    return out
-
-
-async def _execution(manifest: dict[str, Any], query: str) -> dict[str, str]:
-    for _ in range(100):  # visibility is eventually consistent
-        listed = json.loads(await temporal_cli(manifest, "workflow", "list", "-o", "json", "--query", query))
-        if listed:
-            return dict(listed[0]["execution"])
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no workflow for {query}")
+from tests.ui import CHROMIUM, chromium, listed
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium (tests/setup-browser.sh installs it)")
@@ -58,7 +25,7 @@ async def test_temporal_ui_shows_decoded_payloads(tmp_path: Path) -> None:
         headers = await _token(http, manifest, "demo-eo-app") | {"Content-Type": "application/json"}
         answer = (await http.post("/api/GetControlNumber", content=SEED_SAMPLE, headers=headers)).json()
         assert answer["control_number"], answer
-        execution = await _execution(manifest, f"ControlNumber = '{answer['control_number']}'")
+        [execution] = await listed(manifest, f"ControlNumber = '{answer['control_number']}'")
         # a running workflow's page long-polls its history, and Chromium's virtual time waits for it
         await temporal_cli(
             manifest, "workflow", "terminate", "-w", execution["workflowId"], "--reason", "seen"
@@ -69,8 +36,8 @@ async def test_temporal_ui_shows_decoded_payloads(tmp_path: Path) -> None:
         )
         shot = tmp_path / "temporal-ui-decoded.png"
         with tempfile.TemporaryDirectory(prefix="chromium-") as profile:  # a short path: its socket
-            dom = await _chromium(Path(profile), page, "--dump-dom")
-            await _chromium(Path(profile), page, f"--screenshot={shot}")
+            dom = await chromium(Path(profile), page, "--dump-dom")
+            await chromium(Path(profile), page, f"--screenshot={shot}")
     text = dom.decode()
     assert PERSONAL["payer phone"] in text and PERSONAL["insurance number"] in text
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

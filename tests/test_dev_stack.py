@@ -23,7 +23,9 @@ from payflow.servers import free_port
 from payflow.settings import Settings
 from payflow.temporal import data_converter
 from tests.api.test_get_control_number import SEED_SAMPLE
+from tests.claims.sample import validate
 from tests.dev_history import assert_personal_data_only_through_codec
+from tests.dev_telemetry import assert_metrics_and_logs
 
 PAYFLOW = str(Path(sys.executable).with_name("payflow"))
 
@@ -34,9 +36,13 @@ def _port_open(port: int) -> bool:
 
 
 @asynccontextmanager
-async def dev_stack(tmp_path: Path, cn_mode: str) -> AsyncIterator[dict[str, Any]]:
-    """Start `payflow dev`, yield dev.json once it exists (within 30 s); SIGTERM must stop every child."""
-    ports = {name: free_port() for name in ("api", "temporal", "ui", "gateway", "sms", "receiver")}
+async def dev_stack(
+    tmp_path: Path, cn_mode: str, env: dict[str, str] | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Start `payflow dev` (with `env` added to its environment), yield dev.json once it exists (within
+    30 s); SIGTERM must stop every child."""
+    names = ("api", "temporal", "ui", "gateway", "sms", "receiver", "worker-metrics")
+    ports = {name: free_port() for name in names}
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         PAYFLOW,
@@ -45,7 +51,7 @@ async def dev_stack(tmp_path: Path, cn_mode: str) -> AsyncIterator[dict[str, Any
         f"--data-dir={tmp_path / 'data'}",
         f"--cn-mode={cn_mode}",
         cwd=tmp_path,
-        env=os.environ | {"COLUMNS": "200"},
+        env=os.environ | {"COLUMNS": "200"} | (env or {}),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -188,6 +194,9 @@ async def test_payflow_demo_drives_both_flows(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
         assert {"payment_intent.created", "payment.matched", "case_created", "case_settled"} <= types
         assert all(r["valid"] for r in received)
+        bodies = [json.loads(r["body"]) for r in received]
+        validate(next(b["data"] for b in bodies if b["type"] == "case_settled"))  # made by `payflow dev`
+        await assert_metrics_and_logs(manifest)
         async with httpx.AsyncClient(base_url=manifest["api"]) as http:
             support = (await _token(http, manifest, "demo-support"))["Authorization"].split()[1]
         await assert_personal_data_only_through_codec(manifest, support)

@@ -18,11 +18,12 @@ from tests.stack import Stack, StackFactory
 from workflows.payment_intent import PaymentIntentWorkflow
 
 ROOT = Path(__file__).parents[1]
+STICKY_S = 1
 
 
 async def start_worker(stack: Stack, env: WorkflowEnvironment, *command: str) -> asyncio.subprocess.Process:
     """`python worker.py` (or `command`) as its own process, configured like production: by
-    PAYFLOW_* variables."""
+    PAYFLOW_* variables. A killed worker's workflows wait STICKY_S (not 10 s) before another takes them."""
     s = stack.settings
     environment = os.environ | {
         "PAYFLOW_DATABASE_URL": s.database_url,
@@ -31,6 +32,7 @@ async def start_worker(stack: Stack, env: WorkflowEnvironment, *command: str) ->
         "PAYFLOW_GATEWAY_URL": s.gateway_url,
         "PAYFLOW_SMS_URL": s.sms_url,
         "PAYFLOW_API_URL": s.api_url,
+        "PAYFLOW_WORKER_STICKY_TIMEOUT_S": str(STICKY_S),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -192,6 +192,7 @@ class ClaimWorkflow:
     def _details(self) -> None:
         rows = "\n".join(f"| {r.revision_no} | `{r.token}` | {r.status} |" for r in self._state.revisions)
         workflow.set_current_details(
-            f"**Case** {self._state.case.number} ({'closed' if self._state.closed else 'open'})\n\n"
+            f"**Case** {self._state.case.number} ({'closed' if self._state.closed else 'open'}), "
+            f"{len(self._state.revisions)} settlement revision(s)\n\n"
             f"| revision | token | status |\n|---|---|---|\n{rows}"
         )

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sms import SmsKind
     from domain.status import PaymentStatus
     from workflows import search_attributes as sa
+    from workflows import ui_details
     from workflows.activity_options import LOCAL_STORE_CALL, STORE_CALL, local_since, retrying
 
 S = PaymentStatus
@@ -149,6 +150,9 @@ class PaymentIntentWorkflow:
             return
         if self._state.status is S.CREATED:
             self._advance(S.POSTED)
+        if not self._state.control_number_settled:
+            limit = workflow.now() + timedelta(seconds=options.cn_callback_timeout_s)
+            self._show(f"wait for the gateway's control number until {ui_details.at(limit)}")
         try:
             await workflow.wait_condition(
                 lambda: self._state.control_number_settled,
@@ -160,6 +164,11 @@ class PaymentIntentWorkflow:
 
     async def _await_payment(self) -> None:
         """Hold the assigned bill until it is paid, cancelled or expires (with a reminder before)."""
+        options = self._request.options
+        deadline = workflow.now() + timedelta(days=options.bill_expiry_days)
+        reminder_at = deadline - timedelta(days=options.reminder_days)
+        reminder = f" (reminder {ui_details.at(reminder_at)})" if options.reminder_days > 0 else ""
+        self._show(f"wait for payment until {ui_details.at(deadline)}{reminder}")
         if not workflow.patched(RECEIPT_PATCH):
             try:
                 await workflow.wait_condition(
@@ -170,9 +179,6 @@ class PaymentIntentWorkflow:
             except TimeoutError:
                 await self._fail(S.CANCELLED, "Bill expired", only_from=[S.ASSIGNED])
             return
-        options = self._request.options
-        deadline = workflow.now() + timedelta(days=options.bill_expiry_days)
-        reminder_at = deadline - timedelta(days=options.reminder_days)
 
         def settled() -> bool:
             return self._state.status is not S.ASSIGNED
@@ -199,6 +205,7 @@ class PaymentIntentWorkflow:
                 f"The gateway refused to cancel the expired bill ({outcome.message}); waiting for its payment"
             )
             deadline = workflow.now() + CANCEL_RETRY  # a payment is probably on its way
+            self._show(f"wait for payment until {ui_details.at(deadline)}, then cancel the bill again")
         else:
             await workflow.wait_condition(settled)
         if self._state.status is S.RECEIVED:
@@ -248,6 +255,8 @@ class PaymentIntentWorkflow:
             self._state.reason = result.reasons
             self._notify_not_matched()
             self._rematch_requested = False
+            retry_at = workflow.now() + timedelta(hours=options.match_retry_hours)
+            self._show(f"match again at {ui_details.at(retry_at)}, or at once on rematch")
             await self._wait(
                 lambda: self._rematch_requested,
                 timedelta(hours=options.match_retry_hours),
@@ -510,15 +519,11 @@ class PaymentIntentWorkflow:
             self._state.reason = note
         self._state.timeline.append(TimelineEntry(status=status, at=workflow.now(), note=note))
         workflow.upsert_search_attributes([sa.PAYMENT_STATUS.value_set(status.name)])
-        rows = "\n".join(
-            f"| {e.at:%Y-%m-%d %H:%M:%S} | {e.status.value} {e.status.name} | {e.note or ''} |"
-            for e in self._state.timeline
-        )
-        workflow.set_current_details(
-            f"**Status:** {status.value} {status.name}  \n"
-            f"**Control number:** {self._state.control_number or '—'}\n\n"
-            f"| time (UTC) | status | note |\n|---|---|---|\n{rows}"
-        )
+        self._show(ui_details.payment_next_step(self._state))
+
+    def _show(self, next_step: str) -> None:
+        """The UI's current details: status, control number, amounts, next step and its time."""
+        workflow.set_current_details(ui_details.payment(self._state, next_step))
 
     def _notify_later(
         self,

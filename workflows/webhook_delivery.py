@@ -13,9 +13,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import interfaces as acts
-    from domain.delivery_flow import AttemptRequest, DeliveryDone, DeliveryInput
+    from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone, DeliveryInput
     from domain.webhooks import next_delay
     from workflows import search_attributes as sa
+    from workflows import ui_details
     from workflows.activity_options import local_since, retrying
 
 CALL = {
@@ -39,12 +40,17 @@ class WebhookDeliveryWorkflow:
             ]
         )
         status, retry_after, number = "failed", None, 0
+        outcome: AttemptOutcome | None = None
+        total = len(request.schedule)
         while (
             delay := next_delay(request.schedule, number + 1, workflow.random().random(), retry_after)
         ) is not None:
+            workflow.set_current_details(
+                ui_details.delivery("pending", number, total, outcome, workflow.now() + delay)
+            )
             number += 1
             if delay > timedelta(0):
-                await workflow.sleep(delay, summary=f"attempt {number} of {len(request.schedule)}")
+                await workflow.sleep(delay, summary=f"attempt {number} of {total}")
             outcome = await local_since(
                 LOCAL_STEPS_PATCH,
                 acts.attempt,
@@ -54,9 +60,6 @@ class WebhookDeliveryWorkflow:
                 f"attempt {number}",
                 CALL,
                 CALL,
-            )
-            workflow.set_current_details(
-                f"attempt {number}: {outcome.result} {outcome.status_code or outcome.error or ''}"
             )
             if outcome.result == "succeeded":
                 status = "succeeded"
@@ -73,4 +76,5 @@ class WebhookDeliveryWorkflow:
             CALL,
         )
         workflow.upsert_search_attributes([sa.DELIVERY_STATUS.value_set(status)])
+        workflow.set_current_details(ui_details.delivery(status, number, total, outcome, None))
         return status

@@ -26,7 +26,7 @@ from domain.claim_flow import (
     RevisionInfo,
     SettlementRecorded,
 )
-from domain.settlement import CaseRef, ChangedBy, SettlementInput, TerminationReason
+from domain.settlement import CaseRef, ChangedBy, NewSettlement, TerminationReason
 from store import claims
 from workflows.claim import ClaimWorkflow, case_workflow_id
 
@@ -131,7 +131,11 @@ async def create_case(
         id=case_workflow_id(principal.tenant, case_id),
         task_queue=request.app.state.settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"Claim case {body.number}",
+        static_summary=f"Claim case {body.number} ({principal.tenant}, {body.country})",
+        static_details=(
+            f"**Tenant:** {principal.tenant}  \n**External claim id:** {body.external_claim_id or '—'}  \n"
+            f"**Policy number:** {body.policy_number or '—'}  \n**Case id:** {case_id}"
+        ),
     )
     admission: Admission = request.app.state.admission
     async with admission.slot("case"):
@@ -153,7 +157,7 @@ async def create_case(
 @router.post("/{case_id}/settlements", status_code=201, response_model=SettlementRecorded)
 async def settle_case(
     case_id: uuid.UUID,
-    body: SettlementInput,
+    body: NewSettlement,
     request: Request,
     principal: Principal = Security(authorize, scopes=["platform-case:write"]),
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,

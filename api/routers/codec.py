@@ -40,7 +40,8 @@ class WirePayload(BaseModel):
 
 
 class WirePayloads(BaseModel):
-    payloads: list[WirePayload] = Field(max_length=1000)
+    payloads: list[WirePayload] = Field(default_factory=list, max_length=1000)
+    """Optional: proto3 JSON omits an empty list, as `temporal workflow metadata` sends it."""
 
 
 def _bytes(value: str, where: str) -> bytes:
@@ -98,7 +99,7 @@ async def codec_caller(
         and _loopback(request.client.host if request.client else None)
     ):
         return None
-    return await authorize(security_scopes, authorization, service)
+    return await authorize(request, security_scopes, authorization, service)
 
 
 async def _apply(

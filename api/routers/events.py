@@ -1,4 +1,5 @@
-"""Events API, pull mode (research §1.6): long-poll the tenant's event log by cursor (scope events).
+"""Events API, pull mode (research §1.6): long-poll the tenant's event log by cursor (scope events);
+and support's view of the same log (`/v1/events`, scope support): filtered, paged, one event whole.
 
 A page is one indexed query; each event's payload goes out as stored (spliced into the envelope, not
 parsed and serialised again).
@@ -9,13 +10,18 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, Security
+from pydantic import BaseModel
 
+from api import pagination
 from api.auth import Principal, authorize
 from api.errors import ApiError
+from api.schemas import RowId
+from store import events as log
 from store.events import page
+from store.models import Event
 
 router = APIRouter(tags=["events"])
 PAGE = 100
@@ -69,3 +75,66 @@ async def receive(
     last = events[-1][0] if events else cursor
     base = str(request.url_for("receive", country=country, tenant=tenant))
     return Response(_body(f"{base}?lastEventId=_{last}", events), media_type="application/json")
+
+
+class EventSummary(BaseModel):
+    id: int
+    type: str
+    created_at: datetime
+    webhook_id: str
+    """The `webhook-id` every delivery of the event carries."""
+    dispatched_at: datetime | None
+    """When its webhook deliveries were started; None while the relay has not reached it."""
+
+    @classmethod
+    def of(cls, e: Event) -> EventSummary:
+        return cls(
+            **e.model_dump(include={"type", "created_at", "webhook_id", "dispatched_at"}), id=e.id or 0
+        )
+
+
+class EventDetail(EventSummary):
+    payload: dict[str, Any]
+    """The event body as delivered (the Events API's `attributes`)."""
+
+
+EventType = Annotated[str | None, Query(max_length=60, description="e.g. case_settled, payment.matched")]
+
+
+@router.get("/v1/events", response_model=pagination.Page[EventSummary])
+async def list_events(
+    request: Request,
+    principal: Principal = Security(authorize, scopes=["support"]),
+    type: EventType = None,
+    since: datetime | None = None,
+    limit: pagination.Limit = 50,
+    cursor: pagination.Cursor = None,
+) -> pagination.Page[EventSummary]:
+    """The tenant's event log for support, oldest first: what was emitted, when, and whether its
+    deliveries were started (`GET /v1/deliveries?event_type=` shows them)."""
+    after = pagination.decode(cursor, "events", [int])
+    rows = await log.search(
+        request.app.state.sessions,
+        principal.tenant,
+        type=type,
+        since=pagination.since(since, "since"),
+        after=after[0] if after else 0,
+        limit=limit + 1,
+    )
+    shown, next_cursor, next_url = pagination.page(request, rows, limit, "events", lambda e: [e.id])
+    items = [EventSummary.of(e) for e in shown]
+    return pagination.Page(items=items, next_cursor=next_cursor, next=next_url)
+
+
+@router.get(
+    "/v1/events/{event_id}",
+    response_model=EventDetail,
+    responses={404: {"description": "Unknown event"}},
+)
+async def get_event(
+    event_id: RowId, request: Request, principal: Principal = Security(authorize, scopes=["support"])
+) -> EventDetail:
+    event = await log.one(request.app.state.sessions, principal.tenant, event_id)
+    if event is None:
+        raise ApiError(404, "event_not_found", f"No event {event_id} for this tenant.")
+    return EventDetail(**EventSummary.of(event).model_dump(), payload=json.loads(event.payload))

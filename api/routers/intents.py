@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, Security
 
 from api.auth import Principal, authorize
-from api.deps import intents, payment_service
+from api.deps import intents, payment_service, payments
 from api.errors import ApiError, Unavailable
 from api.intent_service import IntentService, fingerprint
+from api.pagination import Cursor, Limit, Page, decode, page, since
 from api.payment_service import PaymentService
-from api.schemas import ROW_ID_MAX, PaymentIntentCreate, PaymentIntentView
-from domain.intent import INTENT_MESSAGES, IntentLine, PaymentIntentInput
+from api.schemas import ROW_ID_MAX, PaymentIntentCreate, PaymentIntentSummary, PaymentIntentView
+from domain.intent import INTENT_MESSAGES, MAX_INSURANCE_NUMBER, IntentLine, PaymentIntentInput
 from domain.payment_flow import MatchResult
 from domain.registry import PolicyStage
+from domain.status import PaymentStatus
 from store.models import Payment
+from store.payments import PaymentStore
 
 router = APIRouter(prefix="/v1/payment-intents", tags=["payment intents"])
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3c52-3a55-4c1e-9a43-6f1d0c8e7a21")
@@ -104,8 +108,9 @@ async def create_payment_intent(
 
 
 async def _resolve(raw: str, principal: Principal, service: PaymentService) -> str:
-    """The intent id in a path: the intent's UUID, or the numeric payment id the openIMIS routes use."""
-    if raw.isdigit():
+    """The intent id in a path: the intent's UUID, or the numeric payment id the openIMIS routes
+    answer as `internal_identifier` (ASCII digits only: `int()` would take other scripts' digits)."""
+    if raw.isascii() and raw.isdigit():
         payment = await service.owned(principal, int(raw)) if int(raw) <= ROW_ID_MAX else None
         if payment is None:
             raise ApiError(404, "intent_not_found", f"No payment intent {raw} for this tenant.")
@@ -116,11 +121,47 @@ async def _resolve(raw: str, principal: Principal, service: PaymentService) -> s
         raise ApiError(422, "invalid_intent_id", "The id is neither an intent id nor a payment id.") from err
 
 
+@router.get("", response_model=Page[PaymentIntentSummary])
+async def list_payment_intents(
+    request: Request,
+    principal: Principal = Security(authorize, scopes=["payments:read"]),
+    store: PaymentStore = Depends(payments),
+    control_number: Annotated[str | None, Query(max_length=50)] = None,
+    insurance_number: Annotated[str | None, Query(max_length=MAX_INSURANCE_NUMBER)] = None,
+    status: Annotated[PaymentStatus | None, Query(description="status code, e.g. 3 ASSIGNED")] = None,
+    created_since: datetime | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[PaymentIntentSummary]:
+    """The tenant's intents, oldest first, as the store has them; filters combine (AND). Read one with
+    `GET /v1/payment-intents/{id}` (its id or its `payment_id`) for the live state and timeline."""
+    after = decode(cursor, "intents", [int])
+    since_utc = since(created_since, "created_since")
+    rows = await store.search(
+        principal.tenant,
+        control_number=control_number,
+        insurance_number=insurance_number,
+        status=status,
+        created_since=since_utc,
+        after=after[0] if after else 0,
+        limit=limit + 1,
+    )
+    shown, next_cursor, next_url = page(request, rows, limit, "intents", lambda p: [p.id])
+    numbers = await store.insurance_numbers(p.id for p in shown if p.id is not None)
+    items = [PaymentIntentSummary.of(p, numbers.get(p.id or 0, [])) for p in shown]
+    return Page(items=items, next_cursor=next_cursor, next=next_url)
+
+
+IntentId = Annotated[
+    str, Path(max_length=45, description="the intent id, or its numeric payment id (`internal_identifier`)")
+]
+
+
 @router.get(
     "/{intent_id}", response_model=PaymentIntentView, responses={404: {"description": "Unknown intent"}}
 )
 async def get_payment_intent(
-    intent_id: Annotated[str, Path(description="the intent id, or its numeric payment id")],
+    intent_id: IntentId,
     principal: Principal = Security(authorize, scopes=["payments:read"]),
     service: IntentService = Depends(intents),
     payments: PaymentService = Depends(payment_service),
@@ -132,23 +173,24 @@ async def get_payment_intent(
 
 
 async def _owned_payment(
-    intent_id: uuid.UUID, principal: Principal, service: PaymentService, flows: IntentService
+    raw: str, principal: Principal, service: PaymentService, flows: IntentService
 ) -> Payment:
-    payment = await service.by_intent(principal, str(intent_id))
+    intent_id = await _resolve(raw, principal, service)
+    payment = await service.by_intent(principal, intent_id)
     if payment is not None:
         return payment
-    if await flows.known(str(intent_id), principal.tenant) is not None:
+    if await flows.known(intent_id, principal.tenant) is not None:
         raise Unavailable(
             "The intent is being created (its worker has not taken it up yet); retry.",
             cause="no payment record yet",
             code="intent_pending",
         )
-    raise ApiError(404, "intent_not_found", f"No payment intent {intent_id} for this tenant.")
+    raise ApiError(404, "intent_not_found", f"No payment intent {raw} for this tenant.")
 
 
 @router.post("/{intent_id}/cancel", response_model=PaymentIntentView, responses=PROBLEM_RESPONSES)
 async def cancel_payment_intent(
-    intent_id: uuid.UUID,
+    intent_id: IntentId,
     principal: Principal = Security(authorize, scopes=["payments:write"]),
     service: PaymentService = Depends(payment_service),
     flows: IntentService = Depends(intents),
@@ -158,14 +200,14 @@ async def cancel_payment_intent(
     outcome = await service.cancel(payment, "Cancelled on request")
     if not outcome.cancelled:
         raise ApiError(409, "not_cancellable", outcome.message or "The intent cannot be cancelled.")
-    state = await flows.state(str(intent_id))
+    state = await flows.state(payment.intent_id)
     assert state is not None
     return PaymentIntentView.of(state)
 
 
 @router.post("/{intent_id}/rematch", response_model=MatchResult, responses=PROBLEM_RESPONSES)
 async def rematch_payment_intent(
-    intent_id: uuid.UUID,
+    intent_id: IntentId,
     principal: Principal = Security(authorize, scopes=["payments:write"]),
     service: PaymentService = Depends(payment_service),
     flows: IntentService = Depends(intents),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from api.auth import Principal, authorize
 from api.errors import ApiError
+from api.pagination import since as in_utc
 from api.schemas import RowId
 from payflow.deliveries import replay, replay_all
 from payflow.ssrf import allowed_hosts, endpoint_problem
@@ -212,8 +213,8 @@ async def list_deliveries(
         endpoint_id=endpoint_id,
         status=status,
         event_type=event_type,
-        since=since,
-        until=until,
+        since=in_utc(since, "since"),
+        until=in_utc(until, "until"),
         limit=limit,
     )
     return await DeliveryView.of_each(_store(request), found)
@@ -258,8 +259,8 @@ async def replay_deliveries(
         endpoint_id=body.endpoint_id,
         status=body.status,
         event_type=body.event_type,
-        since=body.since,
-        until=body.until,
+        since=in_utc(body.since, "since"),
+        until=in_utc(body.until, "until"),
         limit=10000,
     )
     report = await replay_all(request.app.state.temporal, request.app.state.settings, store, found)

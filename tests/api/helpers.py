@@ -48,6 +48,19 @@ async def workflows_on(stack: Stack) -> int:
 
 
 PROXY_FAMILY = "555555555"
+PROXY_PAYMENT = {
+    "transaction_identification": "TX-PROXY",
+    "receipt_identification": "R-P",
+    "received_amount": 23000,
+    "received_date": "2026-11-22",
+    "payment_date": "2026-11-22",
+    "payment_origin": "M-Pesa",
+    "payer_phone_number": "0754999888",
+    "insurance_number": PROXY_FAMILY,
+    "insurance_product_code": "FCUL0001",
+    "renewal": 0,
+}
+"""GetPaymentData for the proxy family before it is registered: the payment waits at 4 RECEIVED."""
 
 
 async def register_proxy_family(sessions: SessionFactory) -> None:

@@ -39,6 +39,7 @@ PUBLIC = {
     ("POST", "/connect/token"): "the token endpoint authenticates clients itself",
     ("GET", "/.well-known/jwks.json"): "public keys, published for verifiers",
     ("GET", "/healthz"): "liveness probe, answers no data",
+    ("GET", "/metrics"): "Prometheus scrapes without a token; routes, statuses, timings: no tenant data",
 }
 BODIES = {
     "/v1/cases/{case_id}/settlements": settlement(),
@@ -157,6 +158,7 @@ async def tenant_a(stack: Stack) -> TenantA:
             "revision_token": revision.json()["revision_token"],
             "endpoint_id": hook.json()["id"],
             "delivery_id": deliveries[0]["id"],
+            "event_id": case["case_created_event_id"],
         }
     )
 

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from domain.registry import PolicyStatus
 from store.models import Payment, PaymentDetail, PaymentNotification, Policy, Premium
-from tests.api.helpers import count, intent, register_proxy_family, wait_for
+from tests.api.helpers import PROXY_PAYMENT, count, intent, register_proxy_family, wait_for
 from tests.stack import Stack, StackFactory
 
 SELF_PAYER_RENEWAL = intent(enrolment_officer_code=None)
@@ -218,19 +218,7 @@ async def test_v1_cancel_and_gateway_routes(make_stack: StackFactory) -> None:
 
 async def test_proxy_family_waits_at_4_until_registered_then_rematch(make_stack: StackFactory) -> None:
     async with make_stack(cn_mode="internal") as stack:
-        body = {
-            "transaction_identification": "TX-PROXY",
-            "receipt_identification": "R-P",
-            "received_amount": 23000,
-            "received_date": "2026-11-22",
-            "payment_date": "2026-11-22",
-            "payment_origin": "M-Pesa",
-            "payer_phone_number": "0754999888",
-            "insurance_number": "555555555",
-            "insurance_product_code": "FCUL0001",
-            "renewal": 0,
-        }
-        r = await stack.post("/api/GetPaymentData", as_="gateway", json=body)
+        r = await stack.post("/api/GetPaymentData", as_="gateway", json=PROXY_PAYMENT)
         assert r.status_code == 200, r.text
         payment_id = int(r.json()["data"]["internal_identifier"])
         for _ in range(200):

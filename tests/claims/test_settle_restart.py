@@ -8,7 +8,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.models import Event, SettlementRevision
 from tests.api.helpers import count
-from tests.claims.sample import settlement
+from tests.claims.sample import settlement, validate
 from tests.claims.test_settlements import events, new_case
 from tests.stack import StackFactory
 from tests.test_worker_restart import start_worker
@@ -39,8 +39,9 @@ async def test_settle_survives_a_killed_worker(
             assert first.json() == again.json() and first.json()["revision_no"] == 1
             assert await count(stack, SettlementRevision) == 1
             assert await count(stack, Event, Event.type == "case_settled") == 1
-            types = [i["type"] for i in (await events(stack))["data"]]
-            assert types == ["case_created", "case_settled", "claim_updated"]
+            page = (await events(stack))["data"]  # made by the worker process: validated here
+            assert [i["type"] for i in page] == ["case_created", "case_settled", "claim_updated"]
+            validate(page[1]["attributes"])
         finally:
             worker.terminate()
             await worker.wait()

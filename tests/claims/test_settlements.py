@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.claims.sample import settlement, validate
+from tests.claims.sample import published_sample, settlement, validate
 from tests.stack import Stack, StackFactory
 
 V3 = {"Accept": "application/vnd.scalepoint.content.settlement.v3+json"}
@@ -216,3 +216,41 @@ async def test_bad_settlements_are_422_and_change_nothing(
         assert r.status_code == 404 and r.json()["code"] == "case_not_found"
         r = await stack.post(f"/v1/cases/{case['id']}/settlements", as_="eo", json=settlement())
         assert r.status_code == 403
+
+
+async def test_scalepoint_sample_settles_as_sent_and_what_its_schema_forbids_is_named(
+    make_stack: StackFactory,
+) -> None:
+    """Scalepoint's published sample (empty strings, millisecond date-times) is a settlement whose event
+    carries those values unchanged; a non-UUID uuid or a missing required field is a 422 naming it."""
+    bad_uuid, no_due_date, no_refs = published_sample(), published_sample(), published_sample()
+    bad_uuid["expenses"][0]["uuid"] = "e1"
+    del no_due_date["payments"][0]["dueDate"]
+    del no_refs["payments"][0]["obligations"]
+    async with make_stack(events_hold_s=1) as stack:
+        case = await new_case(stack, "CH10203040")
+        path = f"/v1/cases/{case['id']}/settlements"
+        for doc, loc in [
+            (bad_uuid, ["body", "expenses", 0, "uuid"]),
+            (no_due_date, ["body", "payments", 0, "dueDate"]),
+            (no_refs, ["body", "payments", 0, "obligations"]),
+        ]:
+            r = await stack.post(path, as_="claims", json=doc)
+            assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+            assert r.json()["code"] == "validation_failed"
+            assert [e["loc"] for e in r.json()["errors"]] == [loc]
+
+        r = await stack.post(path, as_="claims", json=published_sample())
+        assert r.status_code == 201, r.text
+        event = (await events(stack))["data"][1]["attributes"]
+        validate(event)
+        sent = published_sample()
+        assert [p["address"] for p in event["parties"]] == [p["address"] for p in sent["parties"]]
+        assert [(e["issueDate"], e["dueDate"]) for e in event["expenses"]] == [
+            ("2018-09-10T11:22:39.760Z", "2018-09-10T11:22:39.760Z")
+        ]
+        assert [p["dueDate"] for p in event["payments"]] == ["2018-09-10T11:22:39.776Z"]
+        assert event["parties"][0]["contact"] == sent["parties"][0]["contact"]
+
+        revision = await stack.get(f"/v1/settlements/{r.json()['revision_token']}", as_="claims")
+        assert revision.status_code == 200 and revision.json()["settlementDetails"]["deductible"] == 1000

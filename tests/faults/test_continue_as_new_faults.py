@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from tests.faults.wiring import (
     fault_worker,
 )
 from tests.stack import StackFactory
-from tests.workflows.harness import Harness
+from tests.workflows.harness import Harness, intent_input
 from workflows.claim import ClaimWorkflow, case_workflow_id
 from workflows.payment_intent import PaymentIntentWorkflow
 
@@ -140,20 +140,31 @@ async def test_api_settle_retried_after_continue_as_new_is_one_settlement(
 
 DEADLOCK_S = 15
 """A `rematch` answers in well under a second; one still pending after this long never will."""
+FAST_TASKS = timedelta(seconds=2)
 
 
-async def _unmatched(h: Harness, **options: Any) -> WorkflowHandle[Any, Any]:
-    """A payment received without an intent for a family not yet registered: it retries matching."""
+async def _unmatched(
+    h: Harness, task_timeout: timedelta | None = None, **options: Any
+) -> WorkflowHandle[Any, Any]:
+    """A payment received without an intent for a family not yet registered: it retries matching.
+    `task_timeout`: the runs' workflow task timeout (Temporal's default 10 s; continue-as-new keeps it)."""
     report = PaymentReport(
         transaction_id="TX-PROXY", amount=Decimal("23000"), received_date=date(2026, 11, 22)
     )
-    started = await h.start(
+    request = intent_input(
         CNMode.INTERNAL,
         officer_code=None,
         phone_number="0754999888",
         lines=[IntentLine(insurance_number=PROXY_FAMILY, product_code="FCUL0001", stage=PolicyStage.NEW)],
         received=report,
         options=IntentOptions(cn_mode=CNMode.INTERNAL, **options),
+    )
+    started = await h.client.start_workflow(
+        PaymentIntentWorkflow.run,
+        request,
+        id=f"payment-intent-{request.intent_id}",
+        task_queue=h.settings.task_queue,
+        task_timeout=task_timeout,
     )
     handle = h.client.get_workflow_handle_for(PaymentIntentWorkflow.run, started.id)  # the latest run
     for _ in range(200):
@@ -201,11 +212,13 @@ async def test_rematch_when_continue_as_new_is_due_matches_instead_of_deadlockin
 async def test_matching_counters_and_sms_keys_survive_continue_as_new(
     can_env: WorkflowEnvironment, db_url: str
 ) -> None:
-    """Matching retried at once (`match_retry_hours=0`) continues as new every few attempts; the
-    "paid but not matched" SMS stays one per 7 days across runs, and the attempts keep counting."""
+    """Matching retried at once (`match_retry_hours=0`) continues as new every few hundred attempts;
+    the "paid but not matched" SMS stays one per 7 days across runs, and the attempts keep counting.
+    Retried at once, matching loops on local activities inside one workflow task, which asks for a new
+    one (where continue-as-new is suggested) at 80 % of the task timeout: FAST_TASKS, not 10 s."""
     calls = Calls("send_sms", "match_payment")
     async with fault_harness(can_env.client, fault_settings(db_url), interceptors=[calls]) as h:
-        handle = await _unmatched(h, match_retry_hours=0, not_matched_sms_days=7)
+        handle = await _unmatched(h, FAST_TASKS, match_retry_hours=0, not_matched_sms_days=7)
         runs = {(await handle.describe()).run_id}
         for _ in range(200):  # two continue-as-new: the second run has retried (and notified) too
             runs.add((await handle.describe()).run_id)

@@ -112,3 +112,9 @@ async def test_replay_through_the_api(make_stack: StackFactory) -> None:
         assert app.state.sim.delivered()[0]["webhook_id"] == delivery["webhook_id"]
         r = await stack.post("/v1/deliveries/replay", as_="support", json={"endpoint_id": created["id"]})
         assert r.json() == {"matched": 0, "replayed": 0, "skipped": 0}  # nothing failed any more
+        # a time without a zone is read as UTC, not a 500 (the store wants zoned times)
+        zoneless = "2000-01-01T00:00:00"
+        r = await stack.get(f"/v1/deliveries?since={zoneless}&until=2999-01-01T00:00:00", as_="support")
+        assert r.status_code == 200 and [d["id"] for d in r.json()] == [delivery["id"]], r.text
+        r = await stack.post("/v1/deliveries/replay", as_="support", json={"status": None, "since": zoneless})
+        assert r.status_code == 200 and r.json()["matched"] == 1, r.text

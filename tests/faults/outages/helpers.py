@@ -96,5 +96,15 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: fl
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
+async def quiet(stack: Stack) -> bool:
+    """Is every workflow of the stack waiting (no activity or workflow task in flight)? A server killed
+    then loses no task result, which would come back only after its 30 s StartToClose timeout."""
+    async for found in stack.temporal.list_workflows(f"TaskQueue = '{stack.settings.task_queue}'"):
+        raw = (await stack.temporal.get_workflow_handle(found.id).describe()).raw_description
+        if raw.pending_activities or raw.HasField("pending_workflow_task"):
+            return False
+    return True
+
+
 async def status_is(stack: Stack, payment_id: int, status: int) -> bool:
     return (await payment(stack, payment_id)).status == status
