@@ -22,16 +22,21 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
+# The dependencies exactly as locked, with hashes (`sh requirements/refresh.sh`), in a cached layer.
+COPY requirements/runtime.lock requirements/
+RUN pip install --require-hashes -r requirements/runtime.lock
 # Only what `pip install .` packages (pyproject.toml [tool.setuptools]); tests and bench stay out.
 COPY pyproject.toml worker.py ./
 COPY domain/ domain/
+COPY gepg/ gepg/
 COPY store/ store/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY api/ api/
 COPY payflow/ payflow/
 COPY simulators/ simulators/
-RUN pip install . && rm -rf build *.egg-info
+# The project itself, resolving nothing: every dependency came from the lock above.
+RUN pip install --no-deps . && rm -rf build *.egg-info
 
 # --- runtime: the virtualenv only, run as an unprivileged user ----------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -1,95 +1,75 @@
-"""Payment-gateway activities: post a bill; the control number comes back later by callback."""
+"""Payment-gateway activities behind one port: post a bill, cancel it. The control number comes back
+later by callback, whatever the protocol.
+
+Each intent carries its protocol (`IntentOptions.gateway_protocol`, fixed at its start); the
+activities pick that adapter (`JsonGateway`, `GepgGateway`) and keep what is common here: the
+payment's lookup and the status the bill's answer leads to.
+"""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import httpx
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.gepg_gateway import GepgGateway
+from activities.json_gateway import JsonGateway
 from domain.errors import NotFound
+from domain.intent import GatewayProtocol
 from domain.payment_flow import BillAck, BillRequest, CancelOutcome
 from domain.status import PaymentStatus
 from payflow.settings import Settings
+from store.models import Payment, PaymentDetail
 from store.payments import PaymentStore
 
-ACCEPTED = "7101"
+
+class GatewayPort(Protocol):
+    async def post_bill(
+        self, bill: BillRequest, payment: Payment, details: list[PaymentDetail]
+    ) -> BillAck: ...
+
+    async def cancel_bill(self, intent_id: str, payment: Payment | None) -> CancelOutcome: ...
 
 
 class GatewayActivities:
     def __init__(self, settings: Settings, http: httpx.AsyncClient, payments: PaymentStore) -> None:
-        self._settings = settings
-        self._http = http
         self._payments = payments
+        self._adapters: dict[GatewayProtocol, GatewayPort] = {
+            GatewayProtocol.JSON: JsonGateway(settings, http)
+        }
+        if settings.gepg_key_path and settings.gepg_certificate_path:
+            self._adapters[GatewayProtocol.GEPG] = GepgGateway.from_settings(settings, http)
+
+    def _adapter(self, protocol: GatewayProtocol) -> GatewayPort:
+        adapter = self._adapters.get(protocol)
+        if adapter is None:  # a deployment error no retry mends: the intent fails with the reason
+            raise ApplicationError(
+                f"no {protocol} gateway configured (GEPG_KEY_PATH, GEPG_CERTIFICATE_PATH)", non_retryable=True
+            )
+        return adapter
 
     @activity.defn
     async def post_bill(self, bill: BillRequest) -> BillAck:
-        """Post the bill with the intent id as idempotency key: a retry never makes a second bill.
-
-        4xx is the gateway's refusal (final, status -2); 5xx and network errors raise, so Temporal retries.
-        """
+        """Post the bill; a refusal is final (status -2), an outage raises so Temporal retries."""
         payment = await self._payments.by_id(bill.payment_id)
         if payment is None:
             raise NotFound(f"payment {bill.payment_id} not found")
         details = await self._payments.details(bill.payment_id)
-        body = {
-            "bill_id": str(payment.id),
-            "reference": bill.intent_id,
-            "amount": str(payment.amount_to_be_paid),
-            "currency": "TZS",
-            "payer_phone": payment.phone_number,
-            "payer_id": payment.officer_code or (details[0].insurance_number if details else None),
-            "expires_at": bill.expires_at.isoformat(),
-            "items": [
-                {
-                    "ref": str(d.id),
-                    "amount": str(d.expected_amount),
-                    "product_code": d.product_code,
-                    "insurance_number": d.insurance_number,
-                }
-                for d in details
-            ],
-            "callback_url": f"{self._settings.api_url}/api/GetReqControlNumber",
-            "payment_url": f"{self._settings.api_url}/api/GetPaymentData",
-        }
-        response = await self._http.post(
-            f"{self._settings.gateway_url}/bills",
-            json=body,
-            headers={"Idempotency-Key": bill.intent_id},
-            timeout=self._settings.outbound_timeout_s,
-        )
-        if response.status_code >= 500:
-            raise RuntimeError(f"gateway answered {response.status_code}")
-        reply = _json(response)
-        code, message = str(reply.get("code", response.status_code)), str(reply.get("message", ""))
-        accepted = response.is_success and code == ACCEPTED
+        ack = await self._adapter(bill.protocol).post_bill(bill, payment, details)
         await self._payments.set_status(
-            payment.id if payment.id is not None else bill.payment_id,
-            PaymentStatus.POSTED if accepted else PaymentStatus.FAILED_REQUEST,
-            reason=None if accepted else f"{code}:{message}",
+            bill.payment_id,
+            PaymentStatus.POSTED if ack.accepted else PaymentStatus.FAILED_REQUEST,
+            reason=None if ack.accepted else f"{ack.code}:{ack.message}",
             only_from=[PaymentStatus.CREATED],
         )
-        return BillAck(accepted=accepted, code=code, message=message)
+        return ack
 
     @activity.defn
-    async def cancel_bill(self, intent_id: str) -> CancelOutcome:
+    async def cancel_bill(
+        self, intent_id: str, protocol: GatewayProtocol = GatewayProtocol.JSON
+    ) -> CancelOutcome:
         """Cancel the bill at the gateway (GePG bill cancellation); a paid bill cannot be cancelled."""
-        response = await self._http.post(
-            f"{self._settings.gateway_url}/bills/{intent_id}/cancel",
-            headers={"Idempotency-Key": f"{intent_id}:cancel"},
-            timeout=self._settings.outbound_timeout_s,
-        )
-        if response.status_code >= 500:
-            raise RuntimeError(f"gateway answered {response.status_code}")
-        reply = _json(response)
-        if response.is_success and reply.get("status") == "GS":
-            return CancelOutcome(cancelled=True)
-        return CancelOutcome(
-            cancelled=False, code=3, message=f"{reply.get('code', '')}:{reply.get('message', '')}"
-        )
-
-
-def _json(response: httpx.Response) -> dict[str, object]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        adapter = self._adapter(protocol)
+        return await adapter.cancel_bill(intent_id, await self._payments.by_intent(intent_id))

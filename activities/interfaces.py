@@ -13,7 +13,7 @@ from temporalio import activity
 
 from domain.claim_flow import CaseChangeWrite, CaseCreation, RevisionCancel, SettlementWrite
 from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone
-from domain.intent import PaymentIntentInput
+from domain.intent import GatewayProtocol, PaymentIntentInput
 from domain.payment_flow import (
     BillAck,
     BillRequest,
@@ -27,6 +27,7 @@ from domain.payment_flow import (
     StatusWrite,
     ValuationResult,
 )
+from domain.pool import BulkRequest, PoolDraw, PoolShortfall, PoolTake, TopUpInput, TopUpResult
 from domain.reconciliation import Comparison, MissingPayment, Statement
 
 # --- payment intent (store) ---
@@ -56,6 +57,21 @@ async def match_payment(request: MatchRequest) -> MatchResult: ...
 async def record_status(write: StatusWrite) -> bool: ...
 
 
+# --- control-number pool ---
+
+
+@activity.defn(name="take_pool_number")
+async def take_pool_number(take: PoolTake) -> PoolDraw: ...
+
+
+@activity.defn(name="pool_shortfalls")
+async def pool_shortfalls(topup: TopUpInput) -> list[PoolShortfall]: ...
+
+
+@activity.defn(name="request_pool_numbers")
+async def request_pool_numbers(request: BulkRequest) -> TopUpResult: ...
+
+
 # --- payment gateway and SMS ---
 
 
@@ -64,7 +80,7 @@ async def post_bill(bill: BillRequest) -> BillAck: ...
 
 
 @activity.defn(name="cancel_bill")
-async def cancel_bill(intent_id: str) -> CancelOutcome: ...
+async def cancel_bill(intent_id: str, protocol: GatewayProtocol = GatewayProtocol.JSON) -> CancelOutcome: ...
 
 
 @activity.defn(name="send_sms")

@@ -9,8 +9,10 @@ from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import gepg_reconciliation
+from activities.gepg_gateway import GepgGateway
 from domain.errors import Refused
-from domain.intent import PaymentReport
+from domain.intent import GatewayProtocol, PaymentReport
 from domain.payment_flow import record_payment_update_id
 from domain.reconciliation import Comparison, MissingPayment, Statement, StatementLine
 from payflow.settings import Settings
@@ -23,9 +25,17 @@ class ReconciliationActivities:
         self._settings = settings
         self._http = http
         self._sessions = sessions
+        self._gepg = (
+            GepgGateway.from_settings(settings, http)
+            if settings.gateway_protocol is GatewayProtocol.GEPG
+            else None
+        )
 
     @activity.defn
     async def fetch_statement(self, day: date) -> Statement:
+        """The day's statement from the deployment's gateway: over GePG, its asynchronous answer."""
+        if self._gepg is not None:
+            return await gepg_reconciliation.fetch(self._settings, self._gepg, self._sessions, day)
         response = await self._http.get(
             f"{self._settings.gateway_url}/statements",
             params={"day": day.isoformat()},

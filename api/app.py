@@ -23,6 +23,7 @@ from api.routers import (
     events,
     gateway,
     intents,
+    officer_numbers,
     openimis,
     openimis_payments,
     settlements,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(token.router)
     app.include_router(openimis.router)
     app.include_router(openimis_payments.router)
+    app.include_router(officer_numbers.router)
     app.include_router(intents.router)
     app.include_router(gateway.router)
     app.include_router(cases.router)

@@ -105,4 +105,13 @@ MATCH_PAYMENT = _object(
 CANCEL_PAYMENT = _object(
     {"control_number": TEXT, "payment_id": INTEGER}, about="the bill by control number or payment id"
 )
+CONTROL_NUMBERS_FOR_EO = _object(
+    {
+        "OfficerCode": {"type": "string"},
+        "ProductCode": {"type": "string"},
+        "AvailableControlNumbers": INTEGER,
+    },
+    ("OfficerCode", "ProductCode"),
+    "the officer asking, the product, and how many numbers he still holds unused",
+)
 RECONCILIATION_PERIOD = _object({"date_from": DDMMYYYY, "date_to": DDMMYYYY}, ("date_from", "date_to"))

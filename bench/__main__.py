@@ -4,6 +4,7 @@ One stack in the production process layout (bench.stack), the benchmarks one aft
 every figure printed beside its goal, one table at the end, JSON (and the table as Markdown) in
 bench/results/. Name benchmarks instead of `all` to run some: `python -m bench p2 p7 --quick`.
 `python -m bench profile` records py-spy profiles of the API and the worker under load;
+`python -m bench capacity` counts what one flow A and one flow B cost (docs/capacity.md);
 `python -m bench flows …` is the older intent → control number comparison (bench/flows.py).
 """
 
@@ -18,7 +19,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from bench import p1, p2, p4, p5, p6, p7, profile, run_and_exit
+from bench import capacity, p1, p2, p4, p5, p6, p7, profile, run_and_exit
 from bench.context import Context
 from bench.report import RESULTS, Report, console
 from bench.stack import Stack, StackOptions, Sut
@@ -41,6 +42,8 @@ BENCHES: dict[str, Bench] = {
 }
 """In run order: P6 last, since it leaves thousands of flows waiting; gateway mode late, so the
 internal-mode benchmarks share one start of the API and workers."""
+COUNTS: dict[str, Bench] = {"capacity": capacity.run}
+"""Run only when named, first: costs counted per flow (not timed), on a stack nothing else has loaded."""
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -48,9 +51,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument(
         "benches",
         nargs="+",
-        choices=["all", *BENCHES, "profile"],
+        choices=["all", *COUNTS, *BENCHES, "profile"],
         metavar="BENCH",
-        help=f"all, or some of: {', '.join(BENCHES)}; or profile",
+        help=f"all, or some of: {', '.join(BENCHES)}; or capacity, profile",
     )
     p.add_argument("--quick", action="store_true", help="small sizes: the whole run in under 5 minutes")
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -75,7 +78,8 @@ async def run(args: argparse.Namespace) -> int:
     sut = Sut(args.payflow.absolute())
     if not sut.payflow.exists():
         raise SystemExit(f"no payflow command at {sut.payflow}")
-    names = list(BENCHES) if "all" in args.benches else [b for b in BENCHES if b in args.benches]
+    named = [b for b in COUNTS if b in args.benches]
+    names = named + (list(BENCHES) if "all" in args.benches else [b for b in BENCHES if b in args.benches])
     workdir = Path(tempfile.mkdtemp(prefix="payflow-bench-"))
     report = Report(args={k: str(v) for k, v in vars(args).items()})
     options = StackOptions(db=args.db, api_workers=args.api_workers, workers=args.workers)
@@ -92,7 +96,7 @@ async def run(args: argparse.Namespace) -> int:
                 console.rule(name.upper())
                 t0 = time.monotonic()
                 try:
-                    await BENCHES[name](ctx)
+                    await (COUNTS | BENCHES)[name](ctx)
                 except Exception:
                     failed = True
                     traceback.print_exc()

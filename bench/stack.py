@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,11 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.converter import DataConverter, PayloadCodec
+
+from payflow.codec import EncryptionCodec, KeyRing
 
 PEERS = Path(__file__).with_name("peers")
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -360,7 +365,10 @@ class Stack:
             if not self.procs["temporal"].alive():
                 raise StackError(f"the Temporal dev server exited; see {self.procs['temporal'].log}")
             try:
-                return await Client.connect(self.temporal_address)
+                return await Client.connect(
+                    self.temporal_address,
+                    data_converter=DataConverter(payload_codec=DecodeOnly(KeyRing.parse([self.codec_key]))),
+                )
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise
@@ -457,3 +465,17 @@ def cpu_share(before: dict[str, float], after: dict[str, float], wall_s: float) 
     machine = share.pop("machine")
     share["others"] = max(0, machine - sum(share.values()))
     return share
+
+
+class DecodeOnly(PayloadCodec):
+    """The benchmark's client reads payflow's encrypted results and histories, and sends in clear: the
+    bare workflows' worker has no keys, and payflow's codec passes clear payloads through."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self._codec = EncryptionCodec(ring)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return await self._codec.decode(payloads)

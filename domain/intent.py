@@ -55,6 +55,17 @@ MAX_OFFICER_CODE = 7
 class CNMode(StrEnum):
     GATEWAY = "gateway"
     INTERNAL = "internal"
+    POOL = "pool"
+    """A free number of the product's pool, billed in bulk beforehand (research §5.3, CHF since 2021)."""
+
+
+class GatewayProtocol(StrEnum):
+    """How the worker talks to the payment gateway: payflow's JSON simulator protocol or GePG's
+    signed XML (gepg/). Fixed per intent at its start, so a deployment can switch without moving
+    running intents to another gateway."""
+
+    JSON = "json"
+    GEPG = "gepg"
 
 
 class IntentLine(BaseModel):
@@ -69,6 +80,8 @@ class IntentOptions(BaseModel):
     """Per-intent knobs fixed at start, so a settings change never alters a running workflow."""
 
     cn_mode: CNMode = CNMode.GATEWAY
+    gateway_protocol: GatewayProtocol = GatewayProtocol.JSON
+    """JSON for every intent started before GePG existed (their recorded inputs have no such field)."""
     cn_callback_timeout_s: int = 3600
     bill_expiry_days: int = 30
     prior_enrolment: bool = False

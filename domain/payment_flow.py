@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from domain.intent import CNMode, PaymentReport
+from domain.intent import CNMode, GatewayProtocol, PaymentReport
 from domain.registry import PolicyStage
 from domain.sms import SmsKind
 from domain.status import PaymentStatus
@@ -35,6 +35,7 @@ class BillRequest(BaseModel):
     intent_id: str
     payment_id: int
     expires_at: datetime
+    protocol: GatewayProtocol = GatewayProtocol.JSON
 
 
 class BillAck(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -53,17 +54,24 @@ def dev(
     receiver_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_RECEIVER_PORT")] = 8300,
     worker_metrics_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_WORKER_METRICS_PORT")] = 9464,
     data_dir: Annotated[Path, typer.Option(envvar="PAYFLOW_DEV_DATA_DIR")] = Path(".payflow"),
-    cn_mode: Annotated[str, typer.Option(envvar="PAYFLOW_CN_MODE", help="gateway or internal")] = "gateway",
+    cn_mode: Annotated[
+        str, typer.Option(envvar="PAYFLOW_CN_MODE", help="gateway, internal or pool")
+    ] = "gateway",
+    gateway: Annotated[
+        str, typer.Option(envvar="PAYFLOW_GATEWAY_PROTOCOL", help="json, or gepg (signed XML)")
+    ] = "json",
 ) -> None:
     """Run the whole system on embedded defaults until Ctrl-C."""
     from payflow.dev import DevPorts, main
 
-    if cn_mode not in ("gateway", "internal"):
-        fail("--cn-mode must be 'gateway' or 'internal'")
+    if cn_mode not in ("gateway", "internal", "pool"):
+        fail("--cn-mode must be 'gateway', 'internal' or 'pool'")
+    if gateway not in ("json", "gepg"):
+        fail("--gateway must be 'json' or 'gepg'")
     ports = DevPorts(
         api_port, temporal_port, ui_port, gateway_port, sms_port, receiver_port, worker_metrics_port
     )
-    main(data_dir, ports, cn_mode)
+    main(data_dir, ports, cn_mode, gateway)
 
 
 async def _worker(settings: Settings) -> None:
@@ -167,18 +175,55 @@ def migrate() -> None:
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the custom search attributes and the reconciliation schedule (idempotent)."""
-    from payflow.temporal import connect, ensure_reconciliation_schedule, register_search_attributes
+    """Register the custom search attributes and the reconciliation schedule, and the pool top-up
+    schedule when CN_MODE is pool (idempotent)."""
+    from domain.intent import CNMode
+    from payflow.temporal import (
+        connect,
+        ensure_pool_schedule,
+        ensure_reconciliation_schedule,
+        register_search_attributes,
+    )
+    from payflow.temporal_access import TemporalConnectError
 
     async def run() -> tuple[list[str], bool]:
         settings = get_settings()
         client = await connect(settings)
         added = await register_search_attributes(client, settings.temporal_namespace)
+        if settings.cn_mode is CNMode.POOL:
+            pooled = await ensure_pool_schedule(client, settings)
+            console.print("pool top-up schedule " + ("created" if pooled else "updated"))
         return added, await ensure_reconciliation_schedule(client, settings)
 
-    added, scheduled = asyncio.run(run())
+    try:
+        added, scheduled = asyncio.run(run())
+    except TemporalConnectError as exc:
+        fail(str(exc))
     console.print(f"search attributes added: {', '.join(added) or 'none (all present)'}")
     console.print("reconciliation schedule " + ("created" if scheduled else "already present"))
+    exit_hard(0)
+
+
+@temporal_app.command("check")
+def temporal_check(as_json: JsonFlag = False) -> None:
+    """Connect with the PAYFLOW_TEMPORAL_* settings and show the server version, the namespace and the
+    search attributes payflow needs; what is wrong (address, CA, certificate, API key, namespace, a
+    missing attribute) is one line and exit code 2."""
+    from payflow.temporal_access import TemporalConnectError
+    from payflow.temporal_check import check_cluster
+
+    try:
+        report = asyncio.run(check_cluster(get_settings()))
+    except TemporalConnectError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(report) | {"problem": report.problem}, indent=2))
+    else:
+        console.print(f"Temporal {report.server_version} at {report.address} ({report.security})")
+        console.print(f"namespace {report.namespace} (retention {report.retention_days:g} d)")
+        console.print(f"search attributes present: {', '.join(report.present) or 'none'}")
+    if report.problem:
+        fail(report.problem)
     exit_hard(0)
 
 
@@ -203,8 +248,8 @@ def check(
         if not store_only:
             try:
                 client = await connect(settings)
-            except RuntimeError as exc:  # the SDK's "failed client connect"
-                fail(f"cannot reach Temporal at {settings.temporal_address} ({exc}); or pass --store-only")
+            except RuntimeError as exc:  # TemporalConnectError: what is wrong, in one line
+                fail(f"{exc}; or pass --store-only")
         return await run_check(sessions, client, tenant)
 
     report = asyncio.run(run())

@@ -42,8 +42,8 @@ async def temporal(settings: Settings) -> Client:
 
     try:
         return await connect(settings)
-    except RuntimeError as exc:  # the SDK's "failed client connect"
-        fail(f"cannot reach Temporal at {settings.temporal_address} ({exc})")
+    except RuntimeError as exc:  # TemporalConnectError: what is wrong, in one line
+        fail(str(exc))
 
 
 def intent_service(client: Client, settings: Settings, sessions: SessionFactory) -> IntentService:

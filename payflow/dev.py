@@ -2,9 +2,10 @@
 
 Temporal dev server (from the installed `temporal` binary, SQLite under the data dir, UI on), the API
 and the worker in a process each (`payflow api`, `payflow worker`: the production layout, logs in
-`api.log` and `worker.log`), the gateway, SMS and webhook-receiver simulators in this process, a
-SQLite store with the demo registry, and demo OAuth clients. Writes `<data dir>/dev.json` with URLs
-and client credentials; Ctrl-C or SIGTERM stops every child, and so does a child that exits.
+`api.log` and `worker.log`), the gateway (JSON, or GePG's signed XML with `--gateway gepg`), SMS
+and webhook-receiver simulators in this process, a SQLite store with the demo registry, and demo OAuth
+clients. Writes `<data dir>/dev.json` with URLs and client credentials; Ctrl-C or SIGTERM stops every
+child, and so does a child that exits.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from rich.table import Table
 from temporalio.client import Client
 
 from api.signing_keys import load_or_create_key
-from payflow import children
+from domain.intent import CNMode
+from payflow import children, dev_gepg
 from payflow.codec import ensure_key_file
 from payflow.servers import PortBusy, port_free, serve
 from payflow.settings import Settings
-from payflow.temporal import data_converter, dev_server_flags, ensure_reconciliation_schedule
+from payflow.temporal import connect, dev_server_flags, ensure_pool_schedule, ensure_reconciliation_schedule
 from simulators import gateway, receiver, sms
 from store.clients import ClientStore
 from store.db import make_engine, migrate, session_factory
@@ -113,7 +115,7 @@ async def connect_when_ready(
         if process.returncode is not None:
             raise SystemExit(f"the Temporal dev server exited with {process.returncode}; see temporal.log")
         try:
-            return await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
+            return await connect(settings)
         except RuntimeError:
             if time.monotonic() > deadline:
                 raise
@@ -153,10 +155,12 @@ def signing_key(path: Path) -> Path:
     return path
 
 
-def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str) -> Settings:
+def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protocol: str = "json") -> Settings:
     """Keys made once under `data_dir` (kept across restarts, none inherited from the environment);
     the dev UI (no OIDC, so no token) may use the codec endpoint from loopback."""
+    gepg = dev_gepg.settings(data_dir) if gateway_protocol == "gepg" else {}
     return Settings(
+        **gepg,
         database_url=f"sqlite+aiosqlite:///{data_dir / 'payflow.db'}",
         temporal_address=f"127.0.0.1:{ports.temporal}",
         api_url=f"http://127.0.0.1:{ports.api}",
@@ -187,12 +191,12 @@ async def demo_endpoint(settings: Settings, url: str, known: str | None) -> tupl
     return endpoint.id, await store.signing_secrets(endpoint.id, datetime.now(UTC))
 
 
-async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
+async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protocol: str = "json") -> int:
     """Run until Ctrl-C or SIGTERM (exit code 0) or until the API or the worker exits (1)."""
     started = time.monotonic()
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir.resolve()
-    settings = dev_settings(data_dir, ports, cn_mode)
+    settings = dev_settings(data_dir, ports, cn_mode, gateway_protocol)
     await asyncio.to_thread(migrate, settings.database_url)
     sessions = session_factory(make_engine(settings.database_url))
     await import_registry(sessions, RegistryFile.model_validate_json(DEMO_REGISTRY.read_text()))
@@ -215,6 +219,8 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
     try:
         client = await connect_when_ready(settings, temporal)
         await ensure_reconciliation_schedule(client, settings)
+        if settings.cn_mode is CNMode.POOL:  # stocks the pool at once, then every POOL_CHECK_S
+            await ensure_pool_schedule(client, settings)
         gw = clients["demo-gateway"]
         credentials = gateway.ApiCredentials(
             f"{settings.api_url}/connect/token", gw["client_id"], gw["client_secret"]
@@ -222,7 +228,12 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(serve(sms.create_app(), ports.sms))
             await stack.enter_async_context(serve(receiver_app, ports.receiver))
-            await stack.enter_async_context(serve(gateway.create_app(credentials), ports.gateway))
+            gateway_app = (
+                dev_gepg.simulator(data_dir, credentials)
+                if gateway_protocol == "gepg"
+                else gateway.create_app(credentials)
+            )
+            await stack.enter_async_context(serve(gateway_app, ports.gateway))
             for port in (ports.api, ports.worker_metrics):
                 if not port_free(port):
                     raise PortBusy(f"port {port} on 127.0.0.1 is in use")
@@ -251,6 +262,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str) -> int:
                 "demo_endpoint": endpoint_id,
                 "database": settings.database_url,
                 "cn_mode": cn_mode,
+                "gateway_protocol": gateway_protocol,
                 "task_queue": settings.task_queue,
                 "clients": clients,
                 "logs": {c.name: str(c.log) for c in processes},
@@ -290,6 +302,7 @@ def show(manifest: dict[str, Any], path: Path) -> None:
         "receiver_simulator",
         "database",
         "cn_mode",
+        "gateway_protocol",
     ):
         table.add_row(key, str(manifest[key]))
     table.add_row("metrics", ", ".join(manifest["metrics"].values()))
@@ -305,10 +318,10 @@ def show(manifest: dict[str, Any], path: Path) -> None:
     sys.stdout.flush()
 
 
-def main(data_dir: Path, ports: DevPorts, cn_mode: str) -> None:
+def main(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protocol: str = "json") -> None:
     code = 0
     try:
-        code = asyncio.run(run_dev(data_dir, ports, cn_mode))
+        code = asyncio.run(run_dev(data_dir, ports, cn_mode, gateway_protocol))
     except (SystemExit, PortBusy, children.ChildFailed) as exit_:
         hint = " (choose others with --api-port, --ui-port, …)" if isinstance(exit_, PortBusy) else ""
         console.print(f"[red]{exit_}{hint}[/red]")

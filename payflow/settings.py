@@ -9,8 +9,9 @@ from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.intent import CNMode, IntentOptions
+from domain.intent import CNMode, GatewayProtocol, IntentOptions
 from domain.money import FeePolicy, RoundingMode
+from domain.pool import TopUpInput
 from domain.registry import FamilyComposition
 
 
@@ -20,6 +21,20 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///.payflow/payflow.db"
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    temporal_tls: bool | None = None
+    """TLS to Temporal. Unset: on when a CA file, a client certificate or an API key is set; true: on,
+    verifying the server against the system's CAs unless TEMPORAL_TLS_CA_PATH; false: off."""
+    temporal_tls_ca_path: Path | None = None
+    """PEM CA(s) the Temporal server's certificate must chain to (a self-hosted cluster's own CA)."""
+    temporal_tls_server_name: str = ""
+    """The name the server's certificate is checked against and sent as SNI, when the address is not it
+    (an IP address, a load balancer, a private endpoint)."""
+    temporal_tls_cert_path: Path | None = None
+    """PEM client certificate for mTLS (Temporal Cloud's certificate auth, clusters requiring clients'
+    certificates); with TEMPORAL_TLS_KEY_PATH."""
+    temporal_tls_key_path: Path | None = None
+    temporal_api_key: str = ""
+    """Temporal Cloud API key, sent as `authorization: Bearer <key>` on every call (TLS on by default)."""
     task_queue: str = "payflow"
 
     api_url: str = "http://127.0.0.1:8000"
@@ -28,6 +43,20 @@ class Settings(BaseSettings):
     outbound_timeout_s: float = 10.0
 
     cn_mode: CNMode = CNMode.GATEWAY
+    gateway_protocol: GatewayProtocol = GatewayProtocol.JSON
+    """`json` (payflow's simulator protocol) or `gepg` (signed XML, research §5): taken by each intent
+    at its start and kept to its end."""
+    gepg_sp_code: str = "SP001"
+    """GePG service-provider code (openIMIS: the product's AccCodePremiums), sent as `Gepg-Code`."""
+    gepg_sub_sp_code: str = "1001"
+    gepg_system_id: str = "TIMIS001"
+    gepg_gfs_code: str = "140101"
+    """GFS revenue code of every bill item (openIMIS GfsCode:0)."""
+    gepg_key_path: Path | None = None
+    """Our PKCS#12 file (key and certificate) that signs every GePG message; required in gepg mode."""
+    gepg_key_password: str = ""
+    gepg_certificate_path: Path | None = None
+    """GePG's public certificate (PEM or DER) that verifies its messages; required in gepg mode."""
     cn_length: int = 12
     """Total length of an internally generated control number, check digits included."""
     cn_wait_s: float = 5.0
@@ -69,6 +98,17 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = 10.0
     """How long a store call waits for a pooled connection; shorter than every activity timeout, so a
     step short of connections fails and retries instead of timing out in the queue."""
+
+    pool_products: str = ""
+    """Products whose control-number pool the top-up keeps stocked (comma-separated; empty: all)."""
+    pool_minimum: int = 200
+    """Free numbers a product's pool keeps: below it, the top-up requests a bulk bill (research §5.3)."""
+    pool_batch: int = 100
+    """Numbers per bulk request (the top-up requests whole batches up to the minimum)."""
+    pool_check_s: int = 300
+    """How often the `payflow-pool-topup` schedule checks the pools."""
+    pool_officer_max: int = 10
+    """Pool numbers an enrolment officer may hold (openIMIS `PaymentGateWay:MaxControlNumberForEO`)."""
 
     prior_enrolment: bool = False
     partial_payments: bool = False
@@ -149,6 +189,7 @@ class Settings(BaseSettings):
     def intent_options(self) -> IntentOptions:
         return IntentOptions(
             cn_mode=self.cn_mode,
+            gateway_protocol=self.gateway_protocol,
             cn_callback_timeout_s=self.cn_callback_timeout_s,
             bill_expiry_days=self.bill_expiry_days,
             prior_enrolment=self.prior_enrolment,
@@ -157,6 +198,11 @@ class Settings(BaseSettings):
             match_retry_hours=self.match_retry_hours,
             not_matched_sms_days=self.not_matched_sms_days,
         )
+
+    @property
+    def pool_topup(self) -> TopUpInput:
+        products = [p.strip() for p in self.pool_products.split(",") if p.strip()]
+        return TopUpInput(products=products, minimum=self.pool_minimum, batch=self.pool_batch)
 
     @property
     def proxy_family(self) -> FamilyComposition:

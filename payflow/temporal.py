@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -13,9 +14,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
 )
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -26,9 +29,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.reconciliation import ReconciliationInput
 from payflow.codec import EncryptionCodec, KeyRing
 from payflow.settings import Settings
+from payflow.temporal_access import TemporalConnectError, connect_options, explain
 from workflows import search_attributes
 from workflows.claim import ClaimWorkflow
 from workflows.payment_intent import PaymentIntentWorkflow
+from workflows.pool_topup import PoolTopUpWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
@@ -37,8 +42,10 @@ WORKFLOWS: Sequence[type] = (
     ReconciliationWorkflow,
     ClaimWorkflow,
     WebhookDeliveryWorkflow,
+    PoolTopUpWorkflow,
 )
 RECONCILIATION_SCHEDULE = "payflow-reconciliation"
+POOL_SCHEDULE = "payflow-pool-topup"
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -53,14 +60,21 @@ def data_converter(settings: Settings) -> DataConverter:
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """The process' client; its workers use its converter and its runtime (the default one unless
-    given: a worker passes the one that exports its metrics)."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings),
-        runtime=runtime,
-    )
+    """The process' client, the one place a client is built from the PAYFLOW_TEMPORAL_* settings
+    (address, namespace, TLS, mTLS, API key); its workers use its converter and its runtime (the
+    default one unless given: a worker passes the one that exports its metrics). Raises
+    `TemporalConnectError` with what is wrong in one line."""
+    options = connect_options(settings)
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=data_converter(settings),
+            runtime=runtime,
+            **options,
+        )
+    except RuntimeError as exc:  # the SDK's "Failed client connect: <transport error chain>"
+        raise TemporalConnectError(explain(settings, exc)) from exc
 
 
 def dev_server_flags(keys: Sequence[SearchAttributeKey] = search_attributes.ALL) -> list[str]:
@@ -123,5 +137,23 @@ async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> 
             ),
         )
     except ScheduleAlreadyRunningError:
+        return False
+    return True
+
+
+async def ensure_pool_schedule(client: Client, settings: Settings) -> bool:
+    """The control-number pool top-up every POOL_CHECK_S with the POOL_* settings, first run at once;
+    an existing schedule takes the current settings. False when it already existed."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            PoolTopUpWorkflow.run, settings.pool_topup, id="pool-topup", task_queue=settings.task_queue
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.pool_check_s))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(POOL_SCHEDULE, schedule, trigger_immediately=True)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(POOL_SCHEDULE).update(lambda _: ScheduleUpdate(schedule=schedule))
         return False
     return True

@@ -13,9 +13,11 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.bulk_bills import JsonBulkBiller
 from activities.claims import ClaimActivities
 from activities.gateway import GatewayActivities
 from activities.payment_intent import IntentActivities
+from activities.pool import PoolActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.sms import SmsActivities
 from activities.webhooks import EventRelay, WebhookActivities
@@ -26,6 +28,7 @@ from payflow.temporal import WORKFLOWS
 from payflow.worker_telemetry import AttemptLog
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
+from store.pool import PoolStore
 from store.registry import SqlRegistry
 from store.webhooks import WebhookStore
 
@@ -67,6 +70,7 @@ async def worker(
         sms = SmsActivities(settings, http, sessions, payments)
         reconciliation = ReconciliationActivities(settings, http, sessions)
         claims = ClaimActivities(sessions, relay)
+        pool = PoolActivities(PoolStore(sessions), payments, JsonBulkBiller(settings, http), relay)
         w = Worker(
             client,
             task_queue=task_queue or settings.task_queue,
@@ -87,6 +91,9 @@ async def worker(
                     intents.record_status,
                     intents.record_receipt,
                     intents.match_payment,
+                    pool.take_pool_number,
+                    pool.pool_shortfalls,
+                    pool.request_pool_numbers,
                     gateway.cancel_bill,
                     gateway.post_bill,
                     sms.send_sms,

@@ -3,8 +3,9 @@
 A real HTTP peer for `payflow dev` and the tests. It accepts bills and calls back with a control
 number; `POST /payments` is a payer paying a control number at a PSP, which the gateway reports to
 payflow (GetPaymentData); bills can be cancelled unless paid; `GET /statements` is the day's
-statement for reconciliation. `/_sim/behaviour` switches it: accept or refuse bills, answer 503,
-assign / duplicate / fail control numbers, hold callbacks until `/_sim/release`, refuse cancels.
+statement for reconciliation; `POST /bills/bulk` bills a product's pool numbers at once.
+`/_sim/behaviour` switches it: accept or refuse bills, answer 503, assign / duplicate / fail control
+numbers, hold callbacks until `/_sim/release`, refuse cancels.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import asyncio
 import itertools
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI, Header, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 CALLBACK_ATTEMPTS = 120
 RETRY_DELAY_S = 0.5
@@ -74,6 +76,16 @@ class Bill(BaseModel):
     payment_url: str | None = None
 
 
+class BulkOrder(BaseModel):
+    """Bills for a product's control-number pool (GePG bulk `gepgBillSubReq`), answered at once."""
+
+    request_key: str
+    product_code: str
+    amount: str
+    expires_at: str
+    count: int = Field(ge=1, le=1000)
+
+
 @dataclass
 class GatewayState:
     behaviour: Behaviour = field(default_factory=Behaviour)
@@ -83,6 +95,8 @@ class GatewayState:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     payments: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    """Statements delivered by callback (GePG's `gepgSpReconcResp`), with payflow's answers."""
     api_url: str | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     numbers: itertools.count = field(default_factory=lambda: itertools.count(secrets.randbelow(10**8)))
@@ -111,9 +125,45 @@ def credentials_from_env() -> ApiCredentials | None:
     return ApiCredentials(url, client_id, secret) if url and client_id and secret else None
 
 
-def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
+@dataclass(frozen=True)
+class Outbound:
+    """What the simulator sends payflow: `summary` is the JSON body (and the log entry); `content`,
+    when set, is sent instead (the GePG simulator's signed XML)."""
+
+    summary: dict[str, Any]
+    content: bytes | None = None
+
+
+class JsonWire:
+    """payflow's JSON protocol: openIMIS GetReqControlNumber and GetPaymentData bodies."""
+
+    def control_number(self, bill: Bill, cn: str | None) -> Outbound:
+        body: dict[str, Any] = {"control_number": cn, "error_occured": cn is None}
+        if cn is None:
+            body["error_message"] = "7201:Failure"
+        return Outbound({"bill_id": bill.bill_id, "internal_identifier": bill.bill_id, **body})
+
+    def payment(self, record: dict[str, Any], bill: dict[str, Any] | None) -> Outbound:
+        return Outbound(payment_data(record))
+
+
+@dataclass(frozen=True)
+class Operations:
+    """The gateway's behaviour, for a simulator of another wire (simulators/gepg.py) to reuse:
+    `submit(bill, key)` and `cancel(reference)` answer (HTTP status, reply with its GePG code);
+    `send(url, message, log)` delivers a message of its own in the background, retried as callbacks are."""
+
+    submit: Callable[[Bill, str], tuple[int, dict[str, Any]]]
+    cancel: Callable[[str], tuple[int, dict[str, Any]]]
+    send: Callable[[str, Outbound, list[dict[str, Any]]], None]
+
+
+def create_app(
+    credentials: ApiCredentials | None = None, wire: JsonWire | None = None, title: str = "gateway"
+) -> FastAPI:
     credentials = credentials or credentials_from_env()
-    app = FastAPI(title="payflow gateway simulator")
+    out = wire or JsonWire()
+    app = FastAPI(title=f"payflow {title} simulator")
     state = GatewayState(
         api_url=credentials.token_url.removesuffix("/connect/token") if credentials else None
     )
@@ -132,18 +182,27 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
             credentials.token = r.json()["access_token"]
         return {"Authorization": f"Bearer {credentials.token}"}
 
-    async def deliver(url: str, body: dict[str, Any], log: list[dict[str, Any]]) -> None:
+    async def deliver(url: str, message: Outbound, log: list[dict[str, Any]]) -> None:
         """POST to payflow until it answers below 500, as a real gateway does: a 5xx or a connection
         error is retried (after its Retry-After, if any), a 4xx is final. Logs the final answer, the
         status of every attempt (`answers`, 0 for a connection error) and each Retry-After honoured."""
         answers: list[int] = []
         waits: list[float | None] = []
         attempts = {"answers": answers, "waits": waits}
+        body = message.summary
+        send: dict[str, Any] = (
+            {"json": body}
+            if message.content is None
+            else {"content": message.content, "headers": {"Content-Type": "application/xml"}}
+        )
         async with httpx.AsyncClient(timeout=30) as http:
             for _ in range(CALLBACK_ATTEMPTS):
                 delay = None
                 try:
-                    r = await http.post(url, json=body, headers=await token(http))
+                    headers = {**send.get("headers", {}), **await token(http)}
+                    r = await http.post(
+                        url, **{k: v for k, v in send.items() if k != "headers"}, headers=headers
+                    )
                     answers.append(r.status_code)
                     if r.status_code == 401 and credentials:
                         credentials.token = None
@@ -159,19 +218,12 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
 
     async def call_back(bill: Bill, kind: str) -> None:
         await asyncio.sleep(state.behaviour.delay_ms / 1000)
-        if kind == "error":
-            body: dict[str, Any] = {
-                "internal_identifier": bill.bill_id,
-                "control_number": None,
-                "error_occured": True,
-                "error_message": "7201:Failure",
-            }
-        else:
+        cn = None
+        if kind != "error":
             issued = [b["control_number"] for b in state.bills.values() if b.get("control_number")]
             cn = issued[-1] if kind == "duplicate" and issued else state.next_control_number()
             state.bills[bill.reference]["control_number"] = cn
-            body = {"internal_identifier": bill.bill_id, "control_number": cn, "error_occured": False}
-        await deliver(bill.callback_url, {"bill_id": bill.bill_id, **body}, state.callbacks)
+        await deliver(bill.callback_url, out.control_number(bill, cn), state.callbacks)
 
     def background(coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -184,15 +236,12 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
     def bill_of(control_number: str) -> dict[str, Any] | None:
         return next((b for b in state.bills.values() if b.get("control_number") == control_number), None)
 
-    @app.post("/bills")
-    async def post_bill(bill: Bill, response: Response, idempotency_key: str = Header()) -> dict[str, Any]:
+    def submit(bill: Bill, idempotency_key: str) -> tuple[int, dict[str, Any]]:
         if idempotency_key in state.replies:
-            response.status_code, reply = state.replies[idempotency_key]
-            return reply
+            return state.replies[idempotency_key]
         behaviour = state.behaviour
         if behaviour.ack == "unavailable":
-            response.status_code = 503
-            return {"code": "7201", "message": "Service unavailable"}
+            return 503, {"code": "7201", "message": "Service unavailable"}
         if behaviour.ack == "refuse":
             status, reply = 400, {"code": "7242", "message": "Invalid Request Data"}
         else:
@@ -202,6 +251,39 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
                 state.held.append((bill, "assign"))
             else:
                 schedule(bill, behaviour.callback)
+        state.replies[idempotency_key] = (status, reply)
+        return status, reply
+
+    @app.post("/bills")
+    async def post_bill(bill: Bill, response: Response, idempotency_key: str = Header()) -> dict[str, Any]:
+        response.status_code, reply = submit(bill, idempotency_key)
+        return reply
+
+    @app.post("/bills/bulk")
+    async def post_bulk(
+        order: BulkOrder, response: Response, idempotency_key: str = Header()
+    ) -> dict[str, Any]:
+        """`count` bills with their numbers in the reply; `ack` refuses or fails them as for one
+        bill, and `callback: duplicate` puts a number already issued last in the batch."""
+        if idempotency_key in state.replies:
+            response.status_code, reply = state.replies[idempotency_key]
+            return reply
+        if state.behaviour.ack == "unavailable":
+            response.status_code = 503
+            return {"code": "7201", "message": "Service unavailable"}
+        if state.behaviour.ack == "refuse":
+            status, reply = 400, {"code": "7242", "message": "Invalid Request Data"}
+        else:
+            issued = [b["control_number"] for b in state.bills.values() if b.get("control_number")]
+            batch = secrets.token_hex(4)
+            bills = []
+            for n in range(1, order.count + 1):
+                duplicate = state.behaviour.callback == "duplicate" and n == order.count and issued
+                cn = issued[-1] if duplicate else state.next_control_number()
+                bill = {"bill_id": f"pool-{batch}-{n}", "control_number": cn}
+                state.bills[bill["bill_id"]] = {**bill, "amount": order.amount, "pooled": order.product_code}
+                bills.append(bill)
+            status, reply = 200, {"code": "7101", "message": "Successful", "bills": bills}
         state.replies[idempotency_key] = (status, reply)
         response.status_code = status
         return reply
@@ -237,20 +319,27 @@ def create_app(credentials: ApiCredentials | None = None) -> FastAPI:
             f"{state.api_url}/api/GetPaymentData" if state.api_url else None
         )
         if payment.notify and url:
-            background(deliver(url, payment_data(record), state.notifications))
+            background(deliver(url, out.payment(record, bill), state.notifications))
         return record
+
+    def cancel_bill(reference: str) -> tuple[int, dict[str, Any]]:
+        bill = state.bills.get(reference)
+        if bill is None:
+            return 404, {"status": "GF", "code": "7201", "message": "Bill not found"}
+        if bill.get("paid") or state.behaviour.cancel == "refuse":
+            return 409, {"status": "GF", "code": "7279", "message": "Bill already settled"}
+        bill["cancelled"] = True
+        return 200, {"status": "GS", "code": "7101", "message": "Successful"}
+
+    def send(url: str, message: Outbound, log: list[dict[str, Any]]) -> None:
+        background(deliver(url, message, log))
+
+    app.state.operations = Operations(submit, cancel_bill, send)
 
     @app.post("/bills/{reference}/cancel")
     async def cancel(reference: str, response: Response) -> dict[str, Any]:
-        bill = state.bills.get(reference)
-        if bill is None:
-            response.status_code = 404
-            return {"status": "GF", "code": "7201", "message": "Bill not found"}
-        if bill.get("paid") or state.behaviour.cancel == "refuse":
-            response.status_code = 409
-            return {"status": "GF", "code": "7279", "message": "Bill already settled"}
-        bill["cancelled"] = True
-        return {"status": "GS", "code": "7101", "message": "Successful"}
+        response.status_code, reply = cancel_bill(reference)
+        return reply
 
     @app.get("/statements")
     async def statement(day: date) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from store.models import (
     Payment,
     PaymentDetail,
     PaymentReceipt,
+    PooledNumber,
     Premium,
     SettlementRevision,
     SmsMessage,
@@ -376,3 +377,27 @@ async def duplicate_findings(sessions: SessionFactory, tenant: str | None) -> li
                 ids = {"value": value, "payments": payments} | ({"tenant": scope} if per_tenant else {})
                 found.append(Finding(check, subject, message, ids))
     return found
+
+
+async def pool_findings(sessions: SessionFactory, tenant: str | None) -> list[Finding]:
+    """A pooled number held by a payment the pool did not give it to: handed out twice (the pool
+    still lists it free, or as another payment's)."""
+    q = (
+        select(PooledNumber.control_number, PooledNumber.payment_id, Payment.id)
+        .join(Payment, col(Payment.control_number) == col(PooledNumber.control_number))
+        .where(
+            col(PooledNumber.payment_id).is_(None) | (col(PooledNumber.payment_id) != col(Payment.id)),
+            _of_tenant(Payment.tenant, tenant),
+        )
+    )
+    async with sessions() as s:
+        rows = (await s.exec(q.order_by(col(PooledNumber.id)))).all()
+    return [
+        Finding(
+            "pool",
+            f"pool number {number}",
+            f"payment {payment} holds it, but the pool gave it to {pooled or 'nobody (still free)'}",
+            {"value": number, "payments": [payment, pooled]},
+        )
+        for number, pooled, payment in rows
+    ]

@@ -384,3 +384,49 @@ class DeliveryAttempt(SQLModel, table=True):
     latency_ms: int | None = None
     error: str | None = None
     response_body: str | None = None
+
+
+class PoolRequest(SQLModel, table=True):
+    """A bulk bill request for a product's control-number pool (research §5.3): `pending` while the
+    gateway is asked, `done` once its numbers are in the pool, `failed` (with the reason) otherwise;
+    a failed request has no numbers, since they are stored in one transaction with `done`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    product_code: str = Field(max_length=8)
+    count: int
+    state: str = Field(max_length=8)
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class PooledNumber(SQLModel, table=True):
+    """One pooled control number: free until an intent takes it (`payment_id` set, in the same
+    transaction that gives the payment its number); never handed out again, even if that intent is
+    cancelled, since a payer may still pay it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    control_number: str = Field(unique=True, max_length=50)
+    product_code: str = Field(max_length=8, index=True)
+    bill_id: str = Field(max_length=50)
+    request_id: int = Field(foreign_key="poolrequest.id", index=True)
+    expires_at: datetime
+    payment_id: int | None = Field(default=None, foreign_key="payment.id", unique=True)
+    assigned_at: datetime | None = None
+    officer_code: str | None = Field(default=None, max_length=8, index=True)
+    """The enrolment officer holding it (GetControlNumbersForEO): only his intents take it."""
+    reserved_at: datetime | None = None
+
+
+class GepgStatement(SQLModel, table=True):
+    """GePG's answer to a reconciliation request (`gepgSpReconcResp`, research §5.5), kept until the
+    reconciliation activity that asked for it reads it: GePG answers on a callback to the API, while
+    the request went out from the worker. `lines` is the `Statement` as JSON."""
+
+    request_id: str = Field(primary_key=True, max_length=30)
+    tenant: str = Field(max_length=50)
+    """The gateway client that delivered it: the statement itself spans every tenant's bills."""
+    status_code: str = Field(max_length=10)
+    lines: str
+    received_at: datetime = Field(default_factory=utcnow)

@@ -20,6 +20,7 @@ from store.clients import ClientStore, IssuedClient
 from store.db import make_engine, session_factory
 
 PAYFLOW = str(Path(sys.executable).with_name("payflow"))
+ROOT = Path(__file__).resolve().parents[1]
 READY_S = 30.0
 
 
@@ -49,10 +50,10 @@ async def client(db_url: str, scopes: list[str], tenant: str = "demo") -> Issued
 
 
 @asynccontextmanager
-async def payflow_api(env: dict[str, str], *args: str) -> AsyncIterator[ApiProcess]:
-    """`payflow api ARGS` on a free port, once it answers /healthz; stopped with SIGTERM when the body
-    is done, which must end it within 30 s."""
-    port = free_port()
+async def payflow_api(env: dict[str, str], *args: str, port: int | None = None) -> AsyncIterator[ApiProcess]:
+    """`payflow api ARGS` on `port` (a free one by default: a restart takes its old one), once it
+    answers /healthz; stopped with SIGTERM when the body is done, which must end it within 30 s."""
+    port = port or free_port()
     process = await asyncio.create_subprocess_exec(
         PAYFLOW,
         *("api", "--port", str(port), "--log-level", "warning", "--no-access-log", *args),
@@ -71,6 +72,22 @@ async def payflow_api(env: dict[str, str], *args: str) -> AsyncIterator[ApiProce
         if process.returncode is None:  # the body failed: its process group goes, workers included
             os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+
+
+async def spawn_worker(env: dict[str, str], *command: str) -> asyncio.subprocess.Process:
+    """`python COMMAND` (`payflow worker` by default) with `env`, once it says it polls its task queue.
+    Only its start-up line goes to the pipe: its logs (stderr) go to the test's output, so a busy
+    worker never blocks on a full pipe nobody reads."""
+    process = await asyncio.create_subprocess_exec(
+        *([sys.executable, *command] if command else [PAYFLOW, "worker"]),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    assert b"worker polling task queue" in line, line
+    return process
 
 
 async def _ready(url: str, process: asyncio.subprocess.Process) -> None:

@@ -17,17 +17,21 @@ from temporalio.worker import Interceptor
 
 from api.app import create_app
 from api.signing_keys import load_or_create_key
+from gepg.keygen import write_pkcs12
+from gepg.signing import signer_from_pkcs12, verifier_from_certificate
 from payflow.dev import DEMO_REGISTRY
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
 from payflow.workers import worker
 from simulators import gateway, sms
+from simulators import gepg as gepg_simulator
 from simulators.gateway import GatewayState
 from simulators.sms import SmsState
 from store.clients import ClientStore, IssuedClient
 from store.db import SessionFactory, make_engine, migrate, session_factory
 from store.registry_import import RegistryFile, import_registry
 
+GEPG_PASSWORD = "test-only"
 CLIENTS = {
     "eo": ("demo", ["payments:write", "payments:read"]),
     "reader": ("demo", ["payments:read"]),
@@ -104,11 +108,37 @@ class StackFactory:
         self.signing_key = signing_key
         load_or_create_key(signing_key)
 
+    def gepg_settings(self) -> dict[str, Any]:
+        """payflow's PKCS#12 and the simulator's certificate, made once per run beside the signing key."""
+        folder = self.signing_key.parent
+        write_pkcs12(folder / "gepg-simulator.p12", "gepg-simulator", GEPG_PASSWORD)
+        write_pkcs12(folder / "payflow-gepg.p12", "payflow", GEPG_PASSWORD)
+        return {
+            "gateway_protocol": "gepg",
+            "gepg_key_path": folder / "payflow-gepg.p12",
+            "gepg_key_password": GEPG_PASSWORD,
+            "gepg_certificate_path": folder / "gepg-simulator.crt",
+        }
+
+    def gepg_simulator(self, creds: gateway.ApiCredentials) -> FastAPI:
+        folder = self.signing_key.parent
+        payflow_cert = write_pkcs12(folder / "payflow-gepg.p12", "payflow", GEPG_PASSWORD)
+        signer = signer_from_pkcs12(folder / "gepg-simulator.p12", GEPG_PASSWORD)
+        return gepg_simulator.create_app(creds, signer, verifier_from_certificate(payflow_cert))
+
     @asynccontextmanager
     async def __call__(
-        self, *, with_worker: bool = True, interceptors: Sequence[Interceptor] = (), **overrides: Any
+        self,
+        *,
+        with_worker: bool = True,
+        interceptors: Sequence[Interceptor] = (),
+        gepg: bool = False,
+        **overrides: Any,
     ) -> AsyncIterator[Stack]:
+        """`gepg`: the GePG simulator instead of the JSON one, and intents billed over GePG."""
         api_port, gw_port, sms_port = free_port(), free_port(), free_port()
+        if gepg:
+            overrides = {**self.gepg_settings(), **overrides}
         settings = Settings(
             database_url=self.db_url,
             task_queue=f"payflow-test-{uuid.uuid4()}",
@@ -131,7 +161,8 @@ class StackFactory:
             clients["gateway"].client_id,
             clients["gateway"].client_secret,
         )
-        sms_app, gw_app = sms.create_app(), gateway.create_app(creds)
+        sms_app = sms.create_app()
+        gw_app = self.gepg_simulator(creds) if gepg else gateway.create_app(creds)
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(serve(sms_app, sms_port))
             await stack.enter_async_context(serve(gw_app, gw_port))

@@ -1,6 +1,6 @@
 """The Temporal UI of `payflow dev` shows payloads decoded through the API's codec endpoint, although
 Temporal holds only ciphertext (tests/dev_history.py): headless Chromium (Debian's `chromium`,
-tests/setup-browser.sh) screenshots a payment intent's page and reads its DOM."""
+tests/setup-system.sh) screenshots a payment intent's page and reads its DOM."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.test_dev_stack import _token, dev_stack
 from tests.ui import CHROMIUM, chromium, listed
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (tests/setup-browser.sh installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (tests/setup-system.sh installs it)")
 async def test_temporal_ui_shows_decoded_payloads(tmp_path: Path) -> None:
     async with (
         dev_stack(tmp_path, "internal") as manifest,

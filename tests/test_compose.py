@@ -78,3 +78,17 @@ def test_every_process_talking_to_temporal_gets_the_payload_keys() -> None:
         assert "- codec_keys" in _service_block(name), name
     assert "PAYFLOW_CODEC_KEYS_PATH: /run/secrets/codec_keys" in COMPOSE.read_text()
     assert "/run/secrets/search_hash_key" in _service_block("api")
+
+
+def test_the_image_copies_every_package_pip_installs() -> None:
+    """`pip install .` in the image packages what pyproject lists; a package not copied is missing."""
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {p.rstrip("*") for p in include["include"]}
+    copied = {
+        line.split()[1].rstrip("/")
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and not line.startswith("COPY --from")
+    }
+    assert packages <= copied, packages - copied

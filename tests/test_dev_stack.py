@@ -37,10 +37,10 @@ def _port_open(port: int) -> bool:
 
 @asynccontextmanager
 async def dev_stack(
-    tmp_path: Path, cn_mode: str, env: dict[str, str] | None = None
+    tmp_path: Path, cn_mode: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
 ) -> AsyncIterator[dict[str, Any]]:
-    """Start `payflow dev` (with `env` added to its environment), yield dev.json once it exists (within
-    30 s); SIGTERM must stop every child."""
+    """Start `payflow dev` (with `env` added to its environment and `args` to its options), yield
+    dev.json once it exists (within 30 s); SIGTERM must stop every child."""
     names = ("api", "temporal", "ui", "gateway", "sms", "receiver", "worker-metrics")
     ports = {name: free_port() for name in names}
     started = time.monotonic()
@@ -50,6 +50,7 @@ async def dev_stack(
         *[f"--{name}-port={port}" for name, port in ports.items()],
         f"--data-dir={tmp_path / 'data'}",
         f"--cn-mode={cn_mode}",
+        *args,
         cwd=tmp_path,
         env=os.environ | {"COLUMNS": "200"} | (env or {}),
         stdout=asyncio.subprocess.PIPE,
@@ -125,11 +126,13 @@ async def test_seed_sample_against_payflow_dev(tmp_path: Path, cn_mode: str) -> 
         assert [w.workflow_type for w in found] == ["PaymentIntentWorkflow"]
 
 
-async def test_paid_bill_is_matched_against_payflow_dev(tmp_path: Path) -> None:
-    """GetControlNumber → the simulator pays the bill → GetPaymentData → status 5 within 10 s."""
+@pytest.mark.parametrize("gateway", ["json", "gepg"])
+async def test_paid_bill_is_matched_against_payflow_dev(tmp_path: Path, gateway: str) -> None:
+    """GetControlNumber → the simulator pays the bill → GetPaymentData → status 5 within 10 s; with
+    `--gateway gepg` the bill, its control number and the payment travel as signed GePG XML."""
     body = json.loads(SEED_SAMPLE) | {"enrolment_officer_code": None, "amount_to_be_paid": None}
     async with (
-        dev_stack(tmp_path, "gateway") as manifest,
+        dev_stack(tmp_path, "gateway", args=(f"--gateway={gateway}",)) as manifest,
         httpx.AsyncClient(base_url=manifest["api"], timeout=30) as http,
     ):
         headers = await _token(http, manifest, "demo-eo-app")
@@ -163,6 +166,11 @@ async def test_paid_bill_is_matched_against_payflow_dev(tmp_path: Path) -> None:
         assert [t.split(" ")[0] for t in texts] == ["Control", "Payment", "Payment"]
         assert "has been made" in texts[1] and "paid successfully" in texts[2]
         db.close()
+        sim = (await http.get(f"{manifest['gateway_simulator']}/_sim/bills")).json()
+        acks = [m["answer"] for m in sim["callbacks"] + sim["notifications"]]
+        assert manifest["gateway_protocol"] == gateway and len(acks) == 2
+        signed = ["<gepgSignature>" in a and "<TrxStsCode>7101</TrxStsCode>" in a for a in acks]
+        assert signed == [gateway == "gepg"] * 2, acks
 
 
 async def test_payflow_demo_drives_both_flows(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ async def _start_flows(http: httpx.AsyncClient, manifest: dict[str, Any]) -> tup
     return str(answer["control_number"]), case_workflow_id("demo", r.json()["id"])
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (tests/setup-browser.sh installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (tests/setup-system.sh installs it)")
 async def test_operator_finds_and_reads_flows_in_the_temporal_ui(tmp_path: Path) -> None:
     readme = README.read_text()
     assert [name for name, query in SAVED.items() if query not in readme] == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
 from sqlmodel import select
@@ -14,10 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 from payflow.check import check
 from store.models import Payment, SmsMessage
 from tests.api.helpers import count, intent, wait_for
+from tests.api_server import spawn_worker
 from tests.stack import Stack, StackFactory
 from workflows.payment_intent import PaymentIntentWorkflow
 
-ROOT = Path(__file__).parents[1]
 STICKY_S = 1
 
 
@@ -34,18 +33,7 @@ async def start_worker(stack: Stack, env: WorkflowEnvironment, *command: str) ->
         "PAYFLOW_API_URL": s.api_url,
         "PAYFLOW_WORKER_STICKY_TIMEOUT_S": str(STICKY_S),
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *(command or ["worker.py"]),
-        cwd=ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 60)
-    assert b"worker polling task queue" in line, line
-    return process
+    return await spawn_worker(environment, *(command or ["worker.py"]))
 
 
 async def test_killed_worker_resumes_with_exactly_one_payment_and_control_number(

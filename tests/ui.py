@@ -1,5 +1,5 @@
 """Helpers for tests that look at a `payflow dev` stack's Temporal UI through headless Chromium
-(Debian's `chromium`, tests/setup-browser.sh): where the browser is, how to run it, how to find a
+(Debian's `chromium`, tests/setup-system.sh): where the browser is, how to run it, how to find a
 workflow the UI will show."""
 
 from __future__ import annotations

@@ -18,7 +18,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import interfaces as acts
-    from domain.intent import PAYMENT_DATA_MESSAGES, CNMode, PaymentIntentInput, PaymentReport
+    from domain.intent import (
+        PAYMENT_DATA_MESSAGES,
+        CNMode,
+        GatewayProtocol,
+        PaymentIntentInput,
+        PaymentReport,
+    )
     from domain.payment_flow import (
         Acknowledgement,
         BillRequest,
@@ -36,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         StatusWrite,
         TimelineEntry,
     )
+    from domain.pool import PoolTake
     from domain.sms import SmsKind
     from domain.status import PaymentStatus
     from workflows import search_attributes as sa
@@ -114,6 +121,8 @@ class PaymentIntentWorkflow:
             )
             if cn:  # "" when a cancellation came first
                 self._assigned(cn)
+        elif request.options.cn_mode is CNMode.POOL:  # a mode new with this branch: no patch needed
+            await self._take_from_pool(valued.payment_id)
         else:
             await self._request_from_gateway(valued.payment_id)
 
@@ -136,6 +145,7 @@ class PaymentIntentWorkflow:
                     intent_id=self._request.intent_id,
                     payment_id=payment_id,
                     expires_at=workflow.now() + timedelta(days=options.bill_expiry_days),
+                    protocol=options.gateway_protocol,
                 ),
                 summary="post the bill to the gateway",
                 start_to_close_timeout=timedelta(seconds=30),
@@ -161,6 +171,21 @@ class PaymentIntentWorkflow:
             )
         except TimeoutError:
             await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED, S.POSTED])
+
+    async def _take_from_pool(self, payment_id: int) -> None:
+        """A free number of the product's pool whose bill outlives this one's expiry, taken in the
+        transaction that assigns it. An empty pool fails the intent at once (-2 with the reason)
+        instead of holding the caller: the top-up schedule refills the pool, and the client asks again."""
+        valid_until = workflow.now() + timedelta(days=self._request.options.bill_expiry_days)
+        draw = await self._store(
+            acts.take_pool_number,
+            PoolTake(payment_id=payment_id, valid_until=valid_until),
+            "take a control number from the pool",
+        )
+        if draw.control_number:
+            self._assigned(draw.control_number)
+        elif draw.reason:
+            self._advance(S.FAILED_REQUEST, draw.reason)
 
     async def _await_payment(self) -> None:
         """Hold the assigned bill until it is paid, cancelled or expires (with a reminder before)."""
@@ -285,7 +310,7 @@ class PaymentIntentWorkflow:
             try:
                 outcome = await workflow.execute_activity(
                     acts.cancel_bill,
-                    self._request.intent_id,
+                    args=self._cancel_args(),
                     summary="cancel the bill at the gateway",
                     **CANCEL_CALL,
                 )
@@ -297,13 +322,19 @@ class PaymentIntentWorkflow:
                 self._notify_later(SmsKind.CANCELLATION)
         return outcome
 
+    def _cancel_args(self) -> list[Any]:
+        """The intent id, and its gateway protocol when it is not JSON: JSON intents keep the one
+        argument their recorded histories carry."""
+        protocol = self._request.options.gateway_protocol
+        return [self._request.intent_id] + ([protocol] if protocol is not GatewayProtocol.JSON else [])
+
     async def _expire(self, settled: Callable[[], bool]) -> CancelOutcome | None:
         """Cancel the expired bill without holding the lock: the gateway may be down for days, and a
         payment that arrives meanwhile wins (the cancel is abandoned). None when a payment came first."""
         outcome = CancelOutcome(cancelled=True)
         if self._at_gateway():
             call = workflow.start_activity(
-                acts.cancel_bill, self._request.intent_id, summary="cancel the expired bill", **CANCEL_CALL
+                acts.cancel_bill, args=self._cancel_args(), summary="cancel the expired bill", **CANCEL_CALL
             )
             await workflow.wait_condition(lambda: call.done() or settled())
             if not call.done():

@@ -31,11 +31,10 @@ def payment_next_step(state: IntentState) -> str:
     """The step that follows a status change, before the workflow knows when it will happen."""
     status = state.status
     if status is S.CREATED:
-        return (
-            "generate a control number"
-            if state.cn_mode is CNMode.INTERNAL
-            else "post the bill to the gateway"
-        )
+        return {
+            CNMode.INTERNAL: "generate a control number",
+            CNMode.POOL: "take a control number from the pool",
+        }.get(state.cn_mode, "post the bill to the gateway")
     if status is S.POSTED:
         return "wait for the gateway's control number"
     if status is S.ASSIGNED:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from api import gepg_callbacks
 from api.auth import Principal, authorize
 from api.deps import intents, payments
 from api.errors import OPENIMIS_TAG
@@ -178,6 +179,9 @@ async def get_req_control_number(
     store: PaymentStore = Depends(payments),
     service: IntentService = Depends(intents),
 ) -> Response:
+    gepg = gepg_callbacks.keys(request.app.state.settings)
+    if gepg and gepg_callbacks.is_xml(request):  # GePG's signed gepgBillSubResp
+        return await gepg_callbacks.control_numbers(gepg, await request.body(), principal, store, service)
     try:
         b = body(await read_json(request))
         payment_id = internal_identifier(b.get("internal_identifier"), WRONG_IDENTIFIER)

@@ -73,7 +73,9 @@ async def seed_events(db_url: str, tenant: str, count: int, url: str) -> dict[st
     engine = make_engine(db_url)
     sessions = session_factory(engine)
     store = WebhookStore(sessions)
-    endpoint = await store.create_endpoint(tenant, url, generate_secret(), description="bench P4")
+    endpoint = await store.create_endpoint(
+        tenant, url, generate_secret(), description=f"bench endpoint of {tenant}"
+    )
     run = time.time_ns()
     async with transaction(sessions) as s:
         for n in range(count):

@@ -1,0 +1,75 @@
+"""The JSON adapter of the gateway port: payflow's own simulator protocol (simulators/gateway.py)."""
+
+from __future__ import annotations
+
+import httpx
+
+from domain.payment_flow import BillAck, BillRequest, CancelOutcome
+from payflow.settings import Settings
+from store.models import Payment, PaymentDetail
+
+ACCEPTED = "7101"
+
+
+class JsonGateway:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._http = http
+
+    async def post_bill(self, bill: BillRequest, payment: Payment, details: list[PaymentDetail]) -> BillAck:
+        """The intent id is the idempotency key: a retry never makes a second bill. 4xx is the gateway's
+        refusal (final); 5xx and network errors raise, so Temporal retries."""
+        body = {
+            "bill_id": str(payment.id),
+            "reference": bill.intent_id,
+            "amount": str(payment.amount_to_be_paid),
+            "currency": "TZS",
+            "payer_phone": payment.phone_number,
+            "payer_id": payment.officer_code or (details[0].insurance_number if details else None),
+            "expires_at": bill.expires_at.isoformat(),
+            "items": [
+                {
+                    "ref": str(d.id),
+                    "amount": str(d.expected_amount),
+                    "product_code": d.product_code,
+                    "insurance_number": d.insurance_number,
+                }
+                for d in details
+            ],
+            "callback_url": f"{self._settings.api_url}/api/GetReqControlNumber",
+            "payment_url": f"{self._settings.api_url}/api/GetPaymentData",
+        }
+        response = await self._http.post(
+            f"{self._settings.gateway_url}/bills",
+            json=body,
+            headers={"Idempotency-Key": bill.intent_id},
+            timeout=self._settings.outbound_timeout_s,
+        )
+        if response.status_code >= 500:
+            raise RuntimeError(f"gateway answered {response.status_code}")
+        reply = _json(response)
+        code, message = str(reply.get("code", response.status_code)), str(reply.get("message", ""))
+        return BillAck(accepted=response.is_success and code == ACCEPTED, code=code, message=message)
+
+    async def cancel_bill(self, intent_id: str, payment: Payment | None) -> CancelOutcome:
+        response = await self._http.post(
+            f"{self._settings.gateway_url}/bills/{intent_id}/cancel",
+            headers={"Idempotency-Key": f"{intent_id}:cancel"},
+            timeout=self._settings.outbound_timeout_s,
+        )
+        if response.status_code >= 500:
+            raise RuntimeError(f"gateway answered {response.status_code}")
+        reply = _json(response)
+        if response.is_success and reply.get("status") == "GS":
+            return CancelOutcome(cancelled=True)
+        return CancelOutcome(
+            cancelled=False, code=3, message=f"{reply.get('code', '')}:{reply.get('message', '')}"
+        )
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

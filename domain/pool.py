@@ -1,0 +1,91 @@
+"""Pooled control numbers (research §5.3): numbers billed in bulk per product ahead of demand and
+handed to intents on request, so an intent in pool mode has its number without a gateway round trip."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+POOL_BILL_YEARS = 3
+"""A pooled bill expires three years after it is made (uspPrepareBulkControlNumberRequests)."""
+
+
+class PoolDraw(BaseModel):
+    """What an intent in pool mode got: its number, or why it got none (empty pool, cancelled)."""
+
+    control_number: str | None = None
+    reason: str | None = None
+
+
+class TopUpInput(BaseModel):
+    """One run of the top-up: the products to keep stocked and how (fixed when the run starts)."""
+
+    products: list[str] = []
+    """Empty: every product of the registry."""
+    minimum: int = Field(default=200, ge=0)
+    batch: int = Field(default=100, ge=1)
+    expiry_days: int = Field(default=POOL_BILL_YEARS * 365, ge=1)
+
+
+class PoolShortfall(BaseModel):
+    product_code: str
+    free: int
+    count: int
+
+
+class BulkRequest(BaseModel):
+    """One bulk bill request for a product's pool; `key` is the idempotency key of its gateway call."""
+
+    key: str = Field(max_length=100)
+    product_code: str
+    count: int = Field(ge=1)
+    expiry_days: int
+
+
+class BulkOrder(BaseModel):
+    """What the gateway is asked for: `count` bills of the product's lump sum, each for one pool number."""
+
+    request_key: str
+    product_code: str
+    amount: Decimal
+    expires_at: datetime
+    count: int
+
+
+class PooledBill(BaseModel):
+    bill_id: str
+    control_number: str
+
+
+class BulkReply(BaseModel):
+    """The gateway's answer: accepted (7101) with the numbers, or refused with its code and message."""
+
+    accepted: bool
+    code: str
+    message: str = ""
+    bills: list[PooledBill] = []
+
+
+class TopUpResult(BaseModel):
+    product_code: str
+    requested: int
+    added: int
+    reason: str | None = None
+
+
+def numbers_to_request(free: int, minimum: int, batch: int) -> int:
+    """How many numbers to request: none while the pool holds its minimum; otherwise enough whole
+    batches to bring it back to the minimum (openIMIS requests needed = minimum − free at once)."""
+    needed = minimum - free
+    if needed <= 0:
+        return 0
+    return -(-needed // batch) * batch
+
+
+class PoolTake(BaseModel):
+    """An intent's request for a pool number whose bill is valid at least until `valid_until`."""
+
+    payment_id: int
+    valid_until: datetime
