@@ -67,9 +67,12 @@ class PoolActivities:
         product = await self._pool.product(request.product_code)
         if product is None:
             return await self._failed(request, f"unknown product {request.product_code}")
-        expires_at = datetime.now(UTC) + timedelta(days=request.expiry_days)
+        assert row.id is not None
+        # the bills expire as the request says: a retry, and GePG's later callback, use the same date
+        expires_at = row.expires_at or datetime.now(UTC) + timedelta(days=request.expiry_days)
         order = BulkOrder(
             request_key=request.key,
+            request_id=row.id,
             product_code=request.product_code,
             amount=product.lump_sum,
             expires_at=expires_at,

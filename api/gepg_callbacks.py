@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from api import gepg_pool
 from api.auth import Principal
 from api.intent_service import IntentService
 from api.payment_service import Notification, PaymentService
@@ -36,6 +37,7 @@ from payflow.settings import Settings
 from store import gepg_statements
 from store.db import SessionFactory
 from store.payments import PaymentStore
+from store.pool import PoolStore
 from workflows.payment_intent import PaymentIntentWorkflow
 
 log = logging.getLogger(__name__)
@@ -82,18 +84,20 @@ def _verified(k: GepgKeys, raw: bytes, tag: str) -> Envelope | str:
 
 
 async def control_numbers(
-    k: GepgKeys, raw: bytes, principal: Principal, store: PaymentStore, flows: IntentService
+    k: GepgKeys, raw: bytes, principal: Principal, store: PaymentStore, flows: IntentService, pool: PoolStore
 ) -> Response:
-    """`gepgBillSubResp`: each bill's control number (GS) or failure (GF) to its intent."""
+    """`gepgBillSubResp`: each bill's control number (GS) or failure (GF) to its intent, or to the
+    control-number pool for the bills of a bulk request (api/gepg_pool.py)."""
     envelope = _verified(k, raw, messages.BILL_RESPONSE)
     if isinstance(envelope, str):
         return _ack(k, messages.BILL_RESPONSE_ACK, envelope)
     try:
-        results = messages.read_bill_submission_response(envelope)
-        bill_ids = [int(r.bill_id) for r in results]
+        results, pooled = gepg_pool.split(messages.read_bill_submission_response(envelope))
     except (MessageError, ValueError):
         return _ack(k, messages.BILL_RESPONSE_ACK, codes.INVALID_REQUEST)
-    for result, bill_id in zip(results, bill_ids, strict=True):
+    await gepg_pool.receive(pool, pooled)
+    for result in results:
+        bill_id = int(result.bill_id)
         payment = await store.by_id(bill_id, principal.tenant)
         if payment is None:
             log.warning("GePG control number for unknown bill %s", bill_id)

@@ -48,10 +48,31 @@ class BulkOrder(BaseModel):
     """What the gateway is asked for: `count` bills of the product's lump sum, each for one pool number."""
 
     request_key: str
+    request_id: int
+    """The request row's id, which a gateway that answers later by callback (GePG) carries in the bill ids."""
     product_code: str
     amount: Decimal
     expires_at: datetime
     count: int
+
+
+POOL_BILL_PREFIX = "pool-"
+"""Bill ids of pool bills: `pool-<request id>-<n>`; an intent's bill id is its payment id (digits)."""
+
+
+def pool_bill_id(request_id: int, n: int) -> str:
+    return f"{POOL_BILL_PREFIX}{request_id}-{n}"
+
+
+def pool_request_of(bill_id: str) -> int | None:
+    """The pool request a bill id belongs to; None for an intent's bill. Raises ValueError when it
+    has the pool prefix but not the form."""
+    if not bill_id.startswith(POOL_BILL_PREFIX):
+        return None
+    request_id, _, n = bill_id.removeprefix(POOL_BILL_PREFIX).partition("-")
+    if not (request_id.isdigit() and n.isdigit()):
+        raise ValueError(f"{bill_id} is not a pool bill id")
+    return int(request_id)
 
 
 class PooledBill(BaseModel):

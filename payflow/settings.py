@@ -77,12 +77,14 @@ class Settings(BaseSettings):
     outage_retry_after_s: int = 5
     """The Retry-After of a 503 for an outage (Temporal or the database unreachable, api/errors.py)."""
     """How long the API waits for a workflow to answer an update before it answers 503."""
-    max_inflight_starts: int = 16
+    max_inflight_starts: int = 8
     """Workflow starts one API process admits at once (GetControlNumber, payment intents, payments
     without an intent, cases); beyond it, 503 with Retry-After at once (api/admission.py). Sized by
-    Little's law for one 2-core machine: in flight = throughput x wait, 16 = 2.3 s of queue at the
-    ~7 starts/s measured before issue 11, 0.8 s at its 20/s goal; below the worker's 20 workflow-task
-    slots. Per API process: with `payflow api --workers N`, divide the machine's figure by N."""
+    Little's law for one 2-core machine: in flight = throughput x wait; the stack sustains about 10
+    starts/s there at 70 ms each (under one in flight), so 8 admits bursts yet bounds the queue to
+    under a second at its ~13/s ceiling. With 16, an overload at 20 req/s held some answers 4 s; with 8,
+    199 of 200 within 2 s (bench/README.md). Per API process: with `payflow api --workers N`, divide
+    the machine's figure by N."""
     start_timeout_s: float = 5.0
     """How long a start waits for its worker beyond the control-number wait (at most UPDATE_TIMEOUT_S)
     before it answers with the intent as known so far (no control number yet)."""

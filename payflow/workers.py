@@ -13,14 +13,17 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.bulk_bills import JsonBulkBiller
+from activities.bulk_bills import BulkBiller, JsonBulkBiller
 from activities.claims import ClaimActivities
 from activities.gateway import GatewayActivities
+from activities.gepg_bulk_bills import GepgBulkBiller
+from activities.gepg_gateway import GepgGateway
 from activities.payment_intent import IntentActivities
 from activities.pool import PoolActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.sms import SmsActivities
 from activities.webhooks import EventRelay, WebhookActivities
+from domain.intent import GatewayProtocol
 from payflow.egress import egress_client
 from payflow.settings import Settings
 from payflow.ssrf import allowed_hosts
@@ -38,6 +41,13 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 """Our own modules hold no state and do no I/O at import, so the sandbox takes them as imported
 instead of importing them again for every workflow run (most of a short run's CPU); the sandbox's
 checks on calls (clocks, I/O) still apply."""
+
+
+def bulk_biller(settings: Settings, http: httpx.AsyncClient) -> BulkBiller:
+    """The deployment's gateway protocol bills the pool: the pool is not tied to an intent."""
+    if settings.gateway_protocol == GatewayProtocol.GEPG:
+        return GepgBulkBiller(settings, GepgGateway.from_settings(settings, http))
+    return JsonBulkBiller(settings, http)
 
 
 @asynccontextmanager
@@ -70,7 +80,7 @@ async def worker(
         sms = SmsActivities(settings, http, sessions, payments)
         reconciliation = ReconciliationActivities(settings, http, sessions)
         claims = ClaimActivities(sessions, relay)
-        pool = PoolActivities(PoolStore(sessions), payments, JsonBulkBiller(settings, http), relay)
+        pool = PoolActivities(PoolStore(sessions), payments, bulk_biller(settings, http), relay)
         w = Worker(
             client,
             task_queue=task_queue or settings.task_queue,

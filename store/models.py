@@ -399,6 +399,8 @@ class PoolRequest(SQLModel, table=True):
     reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    expires_at: datetime | None = None
+    """When its bills expire, fixed when it is opened (null on rows from before migration 0012)."""
 
 
 class PooledNumber(SQLModel, table=True):

@@ -9,7 +9,7 @@ unique keys on the number and on its payment make a second hand-out impossible e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -129,7 +129,11 @@ class PoolStore:
         if found is not None:
             return found
         row = PoolRequest(
-            key=request.key, product_code=request.product_code, count=request.count, state=PENDING
+            key=request.key,
+            product_code=request.product_code,
+            count=request.count,
+            state=PENDING,
+            expires_at=utcnow() + timedelta(days=request.expiry_days),
         )
         try:
             async with transaction(self._sessions) as s:
@@ -138,14 +142,18 @@ class PoolStore:
             return await self.open_request(request)
         return row
 
+    async def request(self, request_id: int) -> PoolRequest | None:
+        async with self._sessions() as s:
+            return await s.get(PoolRequest, request_id)
+
     async def fill(self, key: str, bills: Sequence[PooledBill], expires_at: datetime) -> int:
-        """Store the request's numbers and mark it done, in one transaction: all of them or none
-        (a number already pooled fails the batch as a whole, and the request is marked failed)."""
+        """Store numbers of the request and mark it done, in one transaction: all of them or none
+        (a number already pooled fails the batch as a whole; a request without numbers yet is then
+        marked failed). A done request takes more: GePG delivers a bulk bill's numbers in several
+        callbacks, and a repeated one meets the unique number and adds nothing."""
         try:
             async with transaction(self._sessions) as s:
                 request = (await s.exec(select(PoolRequest).where(PoolRequest.key == key))).one()
-                if request.state == DONE:
-                    return 0
                 assert request.id is not None
                 for bill in bills:
                     s.add(

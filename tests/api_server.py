@@ -96,8 +96,10 @@ async def _ready(url: str, process: asyncio.subprocess.Process) -> None:
         while True:
             assert process.returncode is None, f"payflow api exited with {process.returncode}"
             try:
-                if (await http.get("/healthz")).status_code == 200:
-                    return
+                answer = (await http.get("/healthz")).status_code
             except httpx.TransportError:
-                assert asyncio.get_running_loop().time() < deadline, "payflow api did not answer in time"
-                await asyncio.sleep(0.05)
+                answer = None
+            if answer == 200:
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"payflow api not ready in time ({answer})"
+            await asyncio.sleep(0.05)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -31,7 +33,7 @@ def _compose_command() -> list[str] | None:
 def _service_block(name: str) -> str:
     """The text of one top-level service in docker-compose.yml (two-space indentation)."""
     lines = COMPOSE.read_text().splitlines()
-    start = lines.index(f"  {name}:")
+    start = next(i for i, line in enumerate(lines) if line.split(" &")[0] == f"  {name}:")  # anchor or not
     block = []
     for line in lines[start + 1 :]:
         if line.strip() and not line.startswith("   "):
@@ -74,10 +76,10 @@ def test_compose_config_is_valid() -> None:
 
 def test_every_process_talking_to_temporal_gets_the_payload_keys() -> None:
     """Every payflow process with a Temporal client refuses to start without the codec keys."""
-    for name in ("api", "worker", "temporal-setup"):
+    for name in ("api-a", "worker", "temporal-setup"):
         assert "- codec_keys" in _service_block(name), name
     assert "PAYFLOW_CODEC_KEYS_PATH: /run/secrets/codec_keys" in COMPOSE.read_text()
-    assert "/run/secrets/search_hash_key" in _service_block("api")
+    assert "/run/secrets/search_hash_key" in _service_block("api-a")
 
 
 def test_the_image_copies_every_package_pip_installs() -> None:
@@ -92,3 +94,32 @@ def test_the_image_copies_every_package_pip_installs() -> None:
         if line.startswith("COPY ") and not line.startswith("COPY --from")
     }
     assert packages <= copied, packages - copied
+
+
+def test_two_api_replicas_behind_the_repositorys_haproxy() -> None:
+    """The compose layout is the tested one (tests/test_api_replicas.py): deploy/haproxy.cfg in front
+    of api-a and api-b, which are one definition, share the keys and publish no port; only the proxy
+    does, and peers reach the API through it."""
+    text = COMPOSE.read_text()
+    services = yaml.safe_load(text)["services"]
+    a, b, proxy = services["api-a"], services["api-b"], services["proxy"]
+    assert a == b and "ports" not in a and "payflow api" in a["command"][-1]
+    assert {"jwt_signing_key", "codec_keys", "search_hash_key"} <= set(a["secrets"])
+    assert a["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert proxy["volumes"] == ["./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro"]
+    assert proxy["ports"] == ["${PAYFLOW_API_PORT:-8000}:8000"]
+    assert {name: d["condition"] for name, d in proxy["depends_on"].items()} == {
+        "api-a": "service_healthy",
+        "api-b": "service_healthy",
+    }
+    config = (ROOT / "deploy" / "haproxy.cfg").read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", config)) == set(proxy["environment"])
+    assert (proxy["environment"]["PAYFLOW_API_A"], proxy["environment"]["PAYFLOW_API_B"]) == (
+        "api-a:8000",
+        "api-b:8000",
+    )
+    assert "http://api:" not in text and "http://proxy:8000" in text
+    published = [
+        n for n, service in services.items() if any(p.endswith(":8000") for p in service.get("ports", []))
+    ]
+    assert published == ["proxy"]

@@ -32,6 +32,7 @@ from domain.payment_flow import Acknowledgement, ControlNumberReceipt, IntentSta
 from domain.status import PaymentStatus
 from store.models import Payment
 from store.payments import PaymentStore
+from store.pool import PoolStore
 from workflows.payment_intent import PaymentIntentWorkflow
 
 router = APIRouter(prefix="/api", tags=[OPENIMIS_TAG])
@@ -181,7 +182,10 @@ async def get_req_control_number(
 ) -> Response:
     gepg = gepg_callbacks.keys(request.app.state.settings)
     if gepg and gepg_callbacks.is_xml(request):  # GePG's signed gepgBillSubResp
-        return await gepg_callbacks.control_numbers(gepg, await request.body(), principal, store, service)
+        pool = PoolStore(request.app.state.sessions)
+        return await gepg_callbacks.control_numbers(
+            gepg, await request.body(), principal, store, service, pool
+        )
     try:
         b = body(await read_json(request))
         payment_id = internal_identifier(b.get("internal_identifier"), WRONG_IDENTIFIER)

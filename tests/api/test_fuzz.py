@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from tests.api.tokens import issued
 from tests.stack import StackFactory
 
-EXAMPLES = 40
+EXAMPLES = 32
 """Per operation and run: about 1,250 requests over the API's ~32 operations in about 15 s."""
 MINIMUM_REQUESTS = 1000
 

@@ -28,6 +28,8 @@ from store.models import (
     Event,
     Payment,
     PaymentReceipt,
+    PooledNumber,
+    PoolRequest,
     Premium,
     ReconciliationIssue,
     SettlementRevision,
@@ -36,6 +38,7 @@ from store.models import (
 from tests.api.helpers import count, intent, wait_for
 from tests.claims.sample import settlement
 from tests.faults.inject import FailAfterCommit
+from tests.pool.test_pool_flow import top_up
 from tests.stack import Stack, StackFactory
 from workflows.reconciliation import ReconciliationWorkflow
 
@@ -115,6 +118,21 @@ async def gateway_cancelled(stack: Stack) -> None:
     await _deliveries_done(stack, 3)  # created, control number assigned, cancelled
 
 
+async def pool_taken(stack: Stack) -> None:
+    """Pool mode: the top-up bills a batch in bulk, then an intent takes one of its numbers."""
+    [result] = await top_up(stack, minimum=5, batch=5)
+    assert (result.requested, result.added) == (5, 5)
+    assert await count(stack, PooledNumber) == 5 and await count(stack, PoolRequest) == 1
+    r = await stack.post("/api/GetControlNumber", json=SELF_PAYER)
+    assert r.status_code == 200 and r.json()["error_occured"] is False, r.text
+    payment = await _payment(stack, 3)
+    async with stack.sessions() as s:
+        taken = (await s.exec(select(PooledNumber).where(PooledNumber.payment_id == payment.id))).all()
+    assert [n.control_number for n in taken] == [payment.control_number]  # one number, taken once
+    assert await count(stack, PooledNumber) == 5  # and no batch billed twice
+    await wait_for(lambda: len(stack.sms.messages) == 1, "the control-number SMS")
+
+
 async def internal_reconciled(stack: Stack) -> None:
     """Flow A with an internal control number, paid at the PSP without a word to payflow, then
     found by the daily reconciliation and matched."""
@@ -183,6 +201,9 @@ WRITERS: dict[str, Flow] = {
     "record_status": gateway_cancelled,
     "cancel_bill": gateway_cancelled,
     "assign_internal_control_number": internal_reconciled,
+    "take_pool_number": pool_taken,
+    # PoolTopUpWorkflow
+    "request_pool_numbers": pool_taken,
     # ReconciliationWorkflow
     "reconcile_statement": internal_reconciled,
     "feed_payment": internal_reconciled,
@@ -195,7 +216,12 @@ WRITERS: dict[str, Flow] = {
     "attempt": claim_settled,
     "finish_delivery": gateway_paid,
 }
-MODES = {gateway_paid: "gateway", gateway_cancelled: "gateway", internal_reconciled: "internal"}
+MODES = {
+    gateway_paid: "gateway",
+    gateway_cancelled: "gateway",
+    internal_reconciled: "internal",
+    pool_taken: "pool",
+}
 
 
 FLOWS = sorted(set(WRITERS.values()), key=lambda flow: flow.__name__)
@@ -226,7 +252,7 @@ async def test_faults_after_the_commit_change_nothing(make_stack: StackFactory, 
 def test_every_writing_activity_has_a_fault_case() -> None:
     from activities import interfaces
 
-    readers = {"compare_statement", "fetch_statement"}  # the pre-patch reconciliation steps, read-only
+    readers = {"compare_statement", "fetch_statement", "pool_shortfalls"}  # read-only steps
     names = {
         n
         for n, fn in vars(interfaces).items()

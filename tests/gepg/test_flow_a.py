@@ -10,12 +10,15 @@ from typing import Any
 
 import httpx
 from sqlmodel import select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 
+from api.intent_service import workflow_id
 from gepg import codes, messages
 from gepg.signing import signer_from_pkcs12
 from gepg.xml import parse
 from store.models import Payment, PaymentNotification
-from tests.stack import GEPG_PASSWORD, StackFactory
+from tests.stack import GEPG_PASSWORD, Stack, StackFactory
 
 INTENT = {
     "phone_number": "0681333045",
@@ -51,6 +54,7 @@ async def test_flow_a_over_gepg(make_stack: StackFactory) -> None:
                 return p.control_number if p and p.status == 3 else None
 
         cn = await eventually(assigned)
+        await _tampered_payment_leaves_no_trace(s, answer, cn)
         callback = s.gateway.callbacks[0]
         assert callback["status"] == 200
         ack = parse(callback["answer"].encode(), messages.BILL_RESPONSE_ACK)
@@ -67,10 +71,66 @@ async def test_flow_a_over_gepg(make_stack: StackFactory) -> None:
                 return p is not None and p.status == 5
 
         await eventually(matched)
-        notified = s.gateway.notifications[0]
+        [notified] = await eventually(lambda: _listed(s.gateway.notifications))  # logged once answered
         assert messages.read_status_ack(parse(notified["answer"].encode(), messages.PAYMENT_ACK)) == "7101"
         kinds = await eventually(lambda: _sms_kinds(s.sms_to(INTENT["phone_number"]), 3))
         assert len(kinds) >= 3
+
+
+async def _tampered_payment_leaves_no_trace(s: Stack, answer: dict[str, Any], cn: str) -> None:
+    """A payment of this live bill, signed by GePG and then altered: 7303, and neither the store nor
+    the intent's workflow history holds any trace of it."""
+    intent = s.temporal.get_workflow_handle(
+        workflow_id(await _intent_id(s, int(answer["internal_identifier"])))
+    )
+    before = await _updates(intent)
+    signer = signer_from_pkcs12(s.settings.gepg_certificate_path.with_suffix(".p12"), GEPG_PASSWORD)
+    info = messages.PaymentInfo(
+        "TX-T",
+        "SP001",
+        "RC-T",
+        "1",
+        cn,
+        Decimal("21000"),
+        Decimal("21000"),
+        datetime(2026, 3, 1),
+        INTENT["phone_number"],
+        "",
+        "RC-T",
+        "M-Pesa",
+    )
+    raw = messages.signed(signer, messages.payment_info([info]))
+    r = await s.post(
+        "/api/GetPaymentData",
+        as_="gateway",
+        content=raw.replace(b">21000.00<", b">1.00<", 1),
+        headers={"Content-Type": "application/xml"},
+    )
+    assert messages.read_status_ack(parse(r.content, messages.PAYMENT_ACK)) == "7303"
+    async with s.sessions() as session:
+        assert (await session.exec(select(PaymentNotification))).all() == []
+    assert await _updates(intent) == before  # the flow goes on (its SMS), but no update came
+
+
+async def _updates(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The updates the workflow accepted so far (a payment is recorded by the `record_payment` update)."""
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    return [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        async for e in handle.fetch_history_events()
+        if e.event_type == accepted
+    ]
+
+
+async def _intent_id(s: Stack, payment_id: int) -> str:
+    async with s.sessions() as session:
+        p = await session.get(Payment, payment_id)
+        assert p is not None and p.intent_id
+        return p.intent_id
+
+
+async def _listed(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return items
 
 
 async def _sms_kinds(sent: list[dict[str, Any]], at_least: int) -> list[dict[str, Any]] | None:

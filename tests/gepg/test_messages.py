@@ -4,16 +4,19 @@ built here independently (string template, `cryptography` directly); hostile XML
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from activities.gepg_bulk_bills import pool_bills
+from domain.pool import BulkOrder
 from gepg import messages
 from gepg.signing import Signer, Verifier
 from gepg.xml import MessageError, parse
+from payflow.settings import Settings
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 AT = datetime(2026, 3, 1, 10, 30, 0)
@@ -52,6 +55,38 @@ CASES = {
         "<BillItemAmt>21000.00</BillItemAmt><BillItemEqvAmt>21000.00</BillItemEqvAmt>"
         "<BillItemMiscAmt>0.00</BillItemMiscAmt><GfsCode>140101</GfsCode></BillItem></BillItems>"
         "</BillTrxInf></gepgBillSubReq>",
+    ),
+    "pool bills": (
+        messages.bill_submission(
+            "SP001",
+            pool_bills(
+                Settings(),
+                BulkOrder(
+                    request_key="k",
+                    request_id=9,
+                    product_code="FCUL0001",
+                    amount=Decimal("10000"),
+                    expires_at=AT.replace(year=2029, tzinfo=UTC),
+                    count=2,
+                ),
+                AT,
+            ),
+        ),
+        "<gepgBillSubReq><BillHdr><SpCode>SP001</SpCode><RtrRespFlg>true</RtrRespFlg></BillHdr>"
+        + "".join(
+            f"<BillTrxInf><BillId>pool-9-{n}</BillId><SubSpCode>1001</SubSpCode><SpSysId>TIMIS001</SpSysId>"
+            "<BillAmt>10000.00</BillAmt><MiscAmt>0.00</MiscAmt><BillExprDt>2029-03-01T10:30:00</BillExprDt>"
+            f"<PyrId>pool-9-{n}</PyrId><PyrName>CHF IMIS</PyrName><BillDesc>Bill</BillDesc>"
+            "<BillGenDt>2026-03-01T10:30:00</BillGenDt><BillGenBy>Imis</BillGenBy><BillApprBy>Imis</BillApprBy>"
+            "<PyrCellNum></PyrCellNum><PyrEmail>info@imis.co.tz</PyrEmail><Ccy>TZS</Ccy>"
+            "<BillEqvAmt>10000.00</BillEqvAmt><RemFlag>true</RemFlag><BillPayOpt>3</BillPayOpt><BillItems>"
+            "<BillItem><BillItemRef>FCUL0001</BillItemRef><UseItemRefOnPay>N</UseItemRefOnPay>"
+            "<BillItemAmt>10000.00</BillItemAmt><BillItemEqvAmt>10000.00</BillItemEqvAmt>"
+            "<BillItemMiscAmt>0.00</BillItemMiscAmt><GfsCode>140101</GfsCode></BillItem></BillItems>"
+            "</BillTrxInf>"
+            for n in (1, 2)
+        )
+        + "</gepgBillSubReq>",
     ),
     "control number": (
         messages.bill_submission_response([messages.ControlNumberResult("42", "991234567890", "GS", "7101")]),

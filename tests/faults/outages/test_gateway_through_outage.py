@@ -75,7 +75,7 @@ async def test_payments_while_temporal_is_stopped_are_all_matched_after_the_rest
         families = RegistryFile.model_validate({"families": [family(c) for c in chfids]})
         await import_registry(stack.sessions, families)
         stack.gateway.behaviour.delay_ms = 0
-        limit = asyncio.Semaphore(10)
+        limit = asyncio.Semaphore(8)  # within the API's default admission limit
 
         async def one(chfid: str) -> str:
             async with limit:
