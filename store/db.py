@@ -11,6 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -98,3 +99,14 @@ def migrated_sessions(url: str) -> SessionFactory:
     """Sessions on a database brought to the latest schema first: what a CLI command starts with."""
     migrate(url)
     return session_factory(make_engine(url))
+
+
+async def add_once(sessions: SessionFactory, row: Any) -> bool:
+    """Insert `row` in its own transaction unless a unique key already holds it (an earlier run or a
+    concurrent writer of the same fact): True when this call inserted it."""
+    try:
+        async with transaction(sessions) as s:
+            s.add(row)
+    except IntegrityError:
+        return False
+    return True

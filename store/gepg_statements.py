@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pydantic import TypeAdapter
-from sqlalchemy.exc import IntegrityError
 
 from domain.reconciliation import StatementLine
-from store.db import SessionFactory, transaction
+from store.db import SessionFactory, add_once
 from store.models import GepgStatement
 
 LINES = TypeAdapter(list[StatementLine])
@@ -16,18 +15,10 @@ async def keep(
     sessions: SessionFactory, request_id: str, tenant: str, status_code: str, lines: list[StatementLine]
 ) -> None:
     """Keep the first answer to a request: GePG delivers again when our ack is lost, with the same lines."""
-    try:
-        async with transaction(sessions) as s:
-            s.add(
-                GepgStatement(
-                    request_id=request_id,
-                    tenant=tenant,
-                    status_code=status_code,
-                    lines=LINES.dump_json(lines).decode(),
-                )
-            )
-    except IntegrityError:
-        pass
+    row = GepgStatement(
+        request_id=request_id, tenant=tenant, status_code=status_code, lines=LINES.dump_json(lines).decode()
+    )
+    await add_once(sessions, row)
 
 
 async def answer(sessions: SessionFactory, request_id: str) -> tuple[str, list[StatementLine]] | None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from domain.reconciliation import Comparison, MissingPayment, Statement, StatementLine
-from store.db import SessionFactory, transaction
+from store.db import SessionFactory, add_once
 from store.models import Payment, PaymentReceipt, ReconciliationIssue
 
 
@@ -53,18 +52,13 @@ async def record_issue(
     ours: Decimal | None,
     detail: str = "",
 ) -> None:
-    try:
-        async with transaction(sessions) as s:
-            s.add(
-                ReconciliationIssue(
-                    day=day,
-                    kind=kind,
-                    control_number=line.control_number,
-                    transaction_id=line.transaction_id,
-                    gateway_amount=line.amount,
-                    our_amount=ours,
-                    detail=detail,
-                )
-            )
-    except IntegrityError:
-        pass  # already recorded by an earlier run of the same day
+    issue = ReconciliationIssue(
+        day=day,
+        kind=kind,
+        control_number=line.control_number,
+        transaction_id=line.transaction_id,
+        gateway_amount=line.amount,
+        our_amount=ours,
+        detail=detail,
+    )
+    await add_once(sessions, issue)  # False: recorded by an earlier run of the same day

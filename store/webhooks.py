@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from domain.webhooks import matches, new_secret
-from store.db import SessionFactory, transaction
+from store.db import SessionFactory, add_once, transaction
 from store.events import append
 from store.models import Delivery, DeliveryAttempt, EndpointSecret, Event, WebhookEndpoint, utcnow
 
@@ -151,19 +151,11 @@ class WebhookStore:
         ]
         if not takers:
             return []
-        for endpoint in takers:
-            try:
-                async with transaction(self._sessions) as s:
-                    s.add(
-                        Delivery(
-                            event_id=event.id,
-                            endpoint_id=endpoint.id,
-                            tenant=event.tenant,
-                            event_type=event.type,
-                        )
-                    )
-            except IntegrityError:
-                pass  # an earlier relay of this event made it
+        for endpoint in takers:  # a delivery an earlier relay of this event made is kept
+            row = Delivery(
+                event_id=event.id, endpoint_id=endpoint.id, tenant=event.tenant, event_type=event.type
+            )
+            await add_once(self._sessions, row)
         async with self._sessions() as s:
             return list((await s.exec(select(Delivery).where(Delivery.event_id == event.id))).all())
 
