@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from domain.valuation import add_months
 from payflow.servers import free_port
 from payflow.settings import Settings
 from payflow.temporal import data_converter
@@ -155,13 +157,19 @@ async def test_paid_bill_is_matched_against_payflow_dev(tmp_path: Path, gateway:
             "select count(*) from premium p join paymentdetail d on d.premium_id = p.id where d.payment_id=?",
             (payment_id,),
         ).fetchone()[0]
-        [(stage, status_, start, expiry)] = db.execute(
-            "select stage, status, start_date, expiry_date from policy where id = "
-            "(select policy_id from premium where receipt = ?)",
+        [(stage, status_, start, expiry, paid_on)] = db.execute(
+            "select stage, status, start_date, expiry_date, pay_date from policy join premium "
+            "on premium.policy_id = policy.id where receipt = ?",
             (paid["transaction_id"],),
         ).fetchall()
         assert premiums == 1 and (stage, status_) == ("R", 2)
-        assert start >= "2026-12-01" and expiry[5:] == "11-30"  # the year after the demo policy's
+        # The renewal follows the demo policy (expired 2026-11-30), or starts on the day it was paid
+        # once that is later: whatever day the test runs, a year of cover from that start.
+        expected_start = max(date(2026, 12, 1), date.fromisoformat(paid_on))
+        assert (date.fromisoformat(start), date.fromisoformat(expiry)) == (
+            expected_start,
+            add_months(expected_start, 12) - timedelta(days=1),
+        )
         texts = [m["text"] for m in await _messages(http, manifest, 3)]
         assert [t.split(" ")[0] for t in texts] == ["Control", "Payment", "Payment"]
         assert "has been made" in texts[1] and "paid successfully" in texts[2]
