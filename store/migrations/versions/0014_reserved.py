@@ -1,0 +1,23 @@
+"""reserved: reliability sweeps: SMS resend, reconciliation days (issue 19)
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07 02:50:00
+
+A slot in the chain reserved for parallel work; empty until its owner fills it in.
+"""
+
+from alembic import op  # noqa: F401
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

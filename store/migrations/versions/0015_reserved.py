@@ -1,0 +1,23 @@
+"""reserved: security: revocation, limits (issue 20)
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-07 02:50:00
+
+A slot in the chain reserved for parallel work; empty until its owner fills it in.
+"""
+
+from alembic import op  # noqa: F401
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
