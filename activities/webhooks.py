@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from temporalio import activity
@@ -17,13 +18,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities import metrics
 from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone, DeliveryInput
-from domain.webhooks import DISABLE_AFTER, RESPONSE_LIMIT, TIMEOUT_S, retry_after_seconds, signature_header
+from domain.webhooks import DISABLE_AFTER, RESPONSE_LIMIT, retry_after_seconds, signature_header
 from payflow.settings import Settings
 from payflow.ssrf import allowed_hosts, endpoint_problem
 from store.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from store.webhooks import WebhookStore
 
 DELIVERY_WORKFLOW = "WebhookDeliveryWorkflow"
+TOKEN_LIMIT = 64 * 1024
+"""The most of a customer's token answer read: a token and its lifetime are a few hundred bytes."""
 
 
 log = logging.getLogger(__name__)
@@ -160,19 +163,18 @@ class WebhookActivities:
             metrics.delivery_attempt(outcome.result, None)
             return outcome
         started = time.monotonic()
-        response = None
+        body = None
         try:
-            response = await self._send(endpoint, event, request.at)
-            outcome = _classify(response)
+            async with asyncio.timeout(self._settings.webhook_timeout_s):  # token fetch included
+                response, raw = await self._send(endpoint, event, request.at)
+            outcome, body = _classify(response), raw.decode(errors="replace")
+        except TimeoutError:
+            deadline = self._settings.webhook_timeout_s
+            outcome = AttemptOutcome(result="failed", error=f"no complete answer within {deadline:g} s")
         except (httpx.HTTPError, BlockedUrl, OAuthFailure) as err:
             outcome = AttemptOutcome(result="failed", error=f"{type(err).__name__}: {err}"[:500])
         elapsed = time.monotonic() - started
-        await self._log(
-            request,
-            outcome,
-            int(elapsed * 1000),
-            response.text[:RESPONSE_LIMIT] if response is not None else None,
-        )
+        await self._log(request, outcome, int(elapsed * 1000), body)
         outcome = await self._account(endpoint, outcome, request.at)
         metrics.delivery_attempt(outcome.result, elapsed)
         return outcome
@@ -183,7 +185,9 @@ class WebhookActivities:
         if problem is not None:
             raise BlockedUrl(problem)
 
-    async def _send(self, endpoint: WebhookEndpoint, event: Event, at: datetime) -> httpx.Response:
+    async def _send(
+        self, endpoint: WebhookEndpoint, event: Event, at: datetime
+    ) -> tuple[httpx.Response, bytes]:
         await self._check(endpoint.url)
         body = json.dumps(
             {
@@ -206,7 +210,21 @@ class WebhookActivities:
         }
         if endpoint.oauth_token_url:
             headers["authorization"] = f"Bearer {await self._token(endpoint)}"
-        return await self._http.post(endpoint.url, content=body, headers=headers, timeout=TIMEOUT_S)
+        return await self._post(endpoint.url, RESPONSE_LIMIT, content=body, headers=headers)
+
+    async def _post(self, url: str, limit: int, **request: Any) -> tuple[httpx.Response, bytes]:
+        """POST, and read at most `limit` bytes of the answer: the rest is neither read nor buffered
+        (the connection is closed) and nothing is decompressed, so a receiver cannot fill the worker's
+        memory; the caller's deadline bounds the time."""
+        headers = request.pop("headers", {}) | {"accept-encoding": "identity"}
+        timeout = self._settings.webhook_timeout_s
+        async with self._http.stream("POST", url, headers=headers, timeout=timeout, **request) as response:
+            body = bytearray()
+            async for chunk in response.aiter_raw():
+                body += chunk[: limit - len(body)]
+                if len(body) >= limit:
+                    break
+            return response, bytes(body)
 
     async def _token(self, endpoint: WebhookEndpoint) -> str:
         """The customer's token for its endpoint (client credentials), cached until it expires;
@@ -222,19 +240,23 @@ class WebhookActivities:
         data = {"grant_type": "client_credentials"} | (
             {"scope": endpoint.oauth_scope} if endpoint.oauth_scope else {}
         )
-        response = await self._http.post(
+        response, body = await self._post(
             endpoint.oauth_token_url or "",
+            TOKEN_LIMIT,
             data=data,
-            timeout=TIMEOUT_S,
             auth=(endpoint.oauth_client_id or "", endpoint.oauth_client_secret or ""),
         )
-        if response.status_code != 200 or "access_token" not in response.text:
+        if response.status_code != 200 or b"access_token" not in body:
             raise OAuthFailure(f"token endpoint answered {response.status_code}")
-        token = response.json()
-        self._tokens[endpoint.id] = _Token(
-            token["access_token"], time.monotonic() + float(token.get("expires_in", 300))
-        )
-        return str(token["access_token"])
+        try:
+            token = json.loads(body)
+            cached = _Token(
+                str(token["access_token"]), time.monotonic() + float(token.get("expires_in", 300))
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise OAuthFailure(f"token endpoint answered no token within {TOKEN_LIMIT} bytes") from err
+        self._tokens[endpoint.id] = cached
+        return cached.value
 
     async def _log(
         self, request: AttemptRequest, outcome: AttemptOutcome, latency: int | None, body: str | None

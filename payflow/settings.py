@@ -13,6 +13,7 @@ from domain.intent import CNMode, GatewayProtocol, IntentOptions
 from domain.money import FeePolicy, RoundingMode
 from domain.pool import TopUpInput
 from domain.registry import FamilyComposition
+from domain.webhooks import TIMEOUT_S
 
 
 class Settings(BaseSettings):
@@ -71,6 +72,9 @@ class Settings(BaseSettings):
     """Hosts that may receive webhooks over http or on private addresses (comma-separated)."""
     webhook_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
     """Seconds before each delivery attempt."""
+    webhook_timeout_s: float = TIMEOUT_S
+    """The whole of a webhook attempt (connect, send, answer): past it the attempt fails, however slowly
+    the receiver keeps answering."""
     relay_sweep_s: float = 5.0
     """How often the worker relays events that no writer relayed (it died between commit and relay)."""
     update_timeout_s: float = 20.0
@@ -118,6 +122,8 @@ class Settings(BaseSettings):
     match_retry_hours: int = 24
     not_matched_sms_days: int = 7
     age_of_majority: int = 18
+    timezone: str = "Africa/Dar_es_Salaam"
+    """The deployment's time zone: intents are valued on its local date, as payment dates are local."""
     proxy_adults: int = 3
     proxy_children: int = 2
     proxy_other_adults: int = 0
