@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from temporalio.client import Client
 
@@ -42,7 +44,8 @@ async def dev_stack(
     tmp_path: Path, cn_mode: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
 ) -> AsyncIterator[dict[str, Any]]:
     """Start `payflow dev` (with `env` added to its environment and `args` to its options), yield
-    dev.json once it exists (within 30 s); SIGTERM must stop every child."""
+    dev.json once it exists (within 30 s); SIGTERM must stop every child. It runs in a process group
+    of its own, so whatever happens in the test (a failure, a timeout) the group is stopped after it."""
     names = ("api", "temporal", "ui", "gateway", "sms", "receiver", "worker-metrics")
     ports = {name: free_port() for name in names}
     started = time.monotonic()
@@ -57,6 +60,7 @@ async def dev_stack(
         env=os.environ | {"COLUMNS": "200"} | (env or {}),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
     )
     manifest_path = tmp_path / "data" / "dev.json"
     try:
@@ -75,9 +79,26 @@ async def dev_stack(
             await asyncio.sleep(0.1)
         assert not [name for name, p in ports.items() if _port_open(p)], "a child outlived payflow dev"
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await stop_group(process)
+
+
+async def stop_group(process: asyncio.subprocess.Process, grace_s: float = 10) -> None:
+    """SIGTERM to the process group (payflow dev stops its children), SIGKILL to what outlasts it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), grace_s)
+            if not _group_alive(process.pid):
+                return
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def dev_converter(manifest: dict[str, Any]) -> Any:
@@ -234,3 +255,22 @@ async def test_payflow_demo_drives_both_flows(tmp_path: Path) -> None:
         assert check.returncode == 0, output.decode()
         [summary] = output.decode().splitlines()  # nothing wrong, nothing to warn about
         assert summary.startswith("no violations (checked 1 payments, 1 matched lines, 1 revisions"), summary
+
+
+def _stack_processes(data_dir: Path) -> list[psutil.Process]:
+    """`payflow dev` on `data_dir` and every process under it (Temporal, API, worker)."""
+    for process in psutil.process_iter(["cmdline"]):
+        if f"--data-dir={data_dir}" in (process.info["cmdline"] or []):
+            return [process, *process.children(recursive=True)]
+    return []
+
+
+async def test_a_test_failing_inside_dev_stack_leaves_no_process_behind(tmp_path: Path) -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with dev_stack(tmp_path, "internal"):
+            family = _stack_processes(tmp_path / "data")
+            names = " ".join(" ".join(p.cmdline()) for p in family)
+            assert "temporal" in names and " api " in f"{names} " and "worker" in names, names
+            1 / 0  # noqa: B018 (the failing test)
+    alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
