@@ -18,7 +18,7 @@ from lxml import etree
 from domain.payment_flow import BillAck, BillRequest, CancelOutcome
 from gepg import codes, messages
 from gepg.signing import Signer, Verifier, signer_from_pkcs12, verifier_from_certificate
-from gepg.xml import Envelope, MessageError, parse
+from gepg.xml import Envelope, MessageError, verified
 from payflow.settings import Settings
 from store.models import Payment, PaymentDetail
 
@@ -94,9 +94,8 @@ class GepgGateway:
         if response.status_code >= 500:
             raise RuntimeError(f"GePG answered {response.status_code}")
         try:
-            reply = parse(response.content, reply_tag)
+            return verified(response.content, reply_tag, self._gepg)
         except MessageError as err:
-            raise RuntimeError(f"GePG answered {response.status_code} without a {reply_tag}: {err}") from err
-        if not self._gepg.valid(reply.signed, reply.signature):
-            raise RuntimeError(f"GePG's {reply_tag} does not carry a valid signature")
-        return reply
+            raise RuntimeError(
+                f"GePG answered {response.status_code} without a signed {reply_tag}: {err}"
+            ) from err

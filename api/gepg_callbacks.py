@@ -32,7 +32,7 @@ from domain.payment_flow import ControlNumberReceipt
 from domain.reconciliation import StatementLine
 from gepg import codes, messages
 from gepg.signing import Signer, Verifier, signer_from_pkcs12, verifier_from_certificate
-from gepg.xml import Envelope, MessageError, parse
+from gepg.xml import Envelope, MessageError, SignatureError, verified
 from payflow.settings import Settings
 from store import gepg_statements
 from store.db import SessionFactory
@@ -71,16 +71,15 @@ def _ack(k: GepgKeys, tag: str, code: str, field_name: str = "TrxStsCode") -> Re
 
 
 def _verified(k: GepgKeys, raw: bytes, tag: str) -> Envelope | str:
-    """The envelope, or the code to answer: 7242 when it does not parse, 7303 when unsigned."""
+    """The envelope, or the code to answer: 7242 when it is not exactly one, 7303 when unsigned."""
     try:
-        envelope = parse(raw, tag)
+        return verified(raw, tag, k.gepg)
+    except SignatureError as err:
+        log.warning("GePG %s refused: %s", tag, err)
+        return codes.INVALID_SIGNATURE
     except MessageError as err:
         log.warning("GePG %s refused: %s", tag, err)
         return codes.INVALID_REQUEST
-    if not k.gepg.valid(envelope.signed, envelope.signature):
-        log.warning("GePG %s refused: invalid signature", tag)
-        return codes.INVALID_SIGNATURE
-    return envelope
 
 
 async def control_numbers(

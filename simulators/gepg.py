@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request, Response
 
 from gepg import codes, messages
 from gepg.signing import Signer, Verifier
-from gepg.xml import MessageError, parse
+from gepg.xml import Envelope, MessageError, SignatureError, verified
 from simulators import gateway
 from simulators.gateway import ApiCredentials, Bill, Operations, Outbound
 
@@ -71,12 +71,23 @@ def create_app(credentials: ApiCredentials | None, signer: Signer, payflow: Veri
         inner = messages.status_ack(tag, code, field_name)
         return Response(messages.signed(signer, inner), media_type="application/xml")
 
+    async def received(
+        request: Request, tag: str, ack: str, field_name: str = "TrxStsCode"
+    ) -> Envelope | Response:
+        """payflow's message verified, or the ack refusing it (7303 unsigned, 7242 not one)."""
+        try:
+            return verified(await request.body(), tag, payflow)
+        except SignatureError:
+            return reply(ack, codes.INVALID_SIGNATURE, field_name)
+        except MessageError:
+            return reply(ack, codes.INVALID_REQUEST, field_name)
+
     @app.post("/api/bill/sigqrequest")
     async def bills(request: Request) -> Response:
+        envelope = await received(request, messages.BILL_REQUEST, messages.BILL_REQUEST_ACK)
+        if isinstance(envelope, Response):
+            return envelope
         try:
-            envelope = parse(await request.body(), messages.BILL_REQUEST)
-            if not payflow.valid(envelope.signed, envelope.signature):
-                return reply(messages.BILL_REQUEST_ACK, codes.INVALID_SIGNATURE)
             _, submitted = messages.read_bill_submission(envelope)
         except MessageError:
             return reply(messages.BILL_REQUEST_ACK, codes.INVALID_REQUEST)
@@ -103,13 +114,13 @@ def create_app(credentials: ApiCredentials | None, signer: Signer, payflow: Veri
 
     @app.post("/api/bill/sigcancel_request")
     async def cancel(request: Request) -> Response:
+        envelope = await received(request, messages.CANCEL_REQUEST, messages.CANCEL_RESPONSE)
+        if isinstance(envelope, Response):
+            return envelope
         try:
-            envelope = parse(await request.body(), messages.CANCEL_REQUEST)
             bill_id = messages.read_bill_cancel_request(envelope)
         except MessageError:
             return reply(messages.CANCEL_RESPONSE, codes.INVALID_REQUEST)
-        if not payflow.valid(envelope.signed, envelope.signature):
-            return reply(messages.CANCEL_RESPONSE, codes.INVALID_SIGNATURE)
         status, answer = ops.cancel(bill_id)
         settled = codes.SETTLED if status == 200 else codes.FAILED
         inner = messages.bill_cancel_response(bill_id, settled, answer["code"])
@@ -119,13 +130,15 @@ def create_app(credentials: ApiCredentials | None, signer: Signer, payflow: Veri
     async def reconciliation(request: Request) -> Response:
         """`gepgSpReconcReq`: acked at once, the day's payments (notified or not) posted afterwards to
         payflow's `/api/GetReconciliationData` as `gepgSpReconcResp`; `ack: refuse` answers 7242."""
+        envelope = await received(
+            request, messages.RECONCILIATION_REQUEST, messages.RECONCILIATION_REQUEST_ACK, "ReconcStsCode"
+        )
+        if isinstance(envelope, Response):
+            return envelope
         try:
-            envelope = parse(await request.body(), messages.RECONCILIATION_REQUEST)
             request_id, day = messages.read_reconciliation_request(envelope)
         except MessageError:
             return reply(messages.RECONCILIATION_REQUEST_ACK, codes.INVALID_REQUEST, "ReconcStsCode")
-        if not payflow.valid(envelope.signed, envelope.signature):
-            return reply(messages.RECONCILIATION_REQUEST_ACK, codes.INVALID_SIGNATURE, "ReconcStsCode")
         if state.behaviour.ack == "refuse":
             return reply(messages.RECONCILIATION_REQUEST_ACK, codes.INVALID_REQUEST, "ReconcStsCode")
         paid = [p for p in state.payments if p["paid_on"] == day.isoformat()]
