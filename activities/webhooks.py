@@ -149,7 +149,7 @@ class WebhookActivities:
         """One signed POST, logged once; a retried activity answers with the logged outcome."""
         logged = await self._store.attempt(request.delivery_id, request.series, request.number)
         if logged is not None:
-            return _outcome(logged.status_code, logged.error)
+            return _logged_outcome(logged)
         delivery = await self._store.delivery(request.delivery_id)
         assert delivery is not None
         endpoint = await self._store.endpoint(delivery.endpoint_id)
@@ -174,8 +174,8 @@ class WebhookActivities:
         except (httpx.HTTPError, BlockedUrl, OAuthFailure) as err:
             outcome = AttemptOutcome(result="failed", error=f"{type(err).__name__}: {err}"[:500])
         elapsed = time.monotonic() - started
+        outcome = await self._account(endpoint, outcome, request.at)  # logged as it ends, "disabled" too
         await self._log(request, outcome, int(elapsed * 1000), body)
-        outcome = await self._account(endpoint, outcome, request.at)
         metrics.delivery_attempt(outcome.result, elapsed)
         return outcome
 
@@ -271,6 +271,8 @@ class WebhookActivities:
                 latency_ms=latency,
                 error=outcome.error,
                 response_body=body,
+                result=outcome.result,
+                retry_after=outcome.retry_after,
             )
         )
 
@@ -301,6 +303,18 @@ class BlockedUrl(Exception):
 
 class OAuthFailure(Exception):
     pass
+
+
+def _logged_outcome(logged: DeliveryAttempt) -> AttemptOutcome:
+    """The outcome an attempt's first run logged (read from its status when logged before `result`)."""
+    if logged.result is None:
+        return _outcome(logged.status_code, logged.error)
+    return AttemptOutcome(
+        result=logged.result,
+        status_code=logged.status_code,
+        retry_after=logged.retry_after,
+        error=logged.error,
+    )
 
 
 def _outcome(code: int | None, error: str | None, retry_after: float | None = None) -> AttemptOutcome:

@@ -384,6 +384,11 @@ class DeliveryAttempt(SQLModel, table=True):
     latency_ms: int | None = None
     error: str | None = None
     response_body: str | None = None
+    result: str | None = Field(default=None, max_length=16)
+    """The attempt's outcome (succeeded, failed, gone, disabled), so a retried activity answers as the
+    first run did; None on rows logged before it was kept (read from the status code)."""
+    retry_after: float | None = None
+    """The receiver's Retry-After (429/503), in seconds."""
 
 
 class PoolRequest(SQLModel, table=True):

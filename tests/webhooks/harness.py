@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.worker import Interceptor
 
 from activities.webhooks import EventRelay
 from payflow.servers import free_port, serve
@@ -60,11 +61,13 @@ class Hooks:
 
 
 @asynccontextmanager
-async def hooks(client: Client, db_url: str, **overrides: Any) -> AsyncIterator[Hooks]:
+async def hooks(
+    client: Client, db_url: str, interceptors: Sequence[Interceptor] = (), **overrides: Any
+) -> AsyncIterator[Hooks]:
     port = free_port()
     defaults = {"task_queue": f"hooks-{uuid.uuid4()}", "webhook_allow_hosts": "127.0.0.1"}
     settings = Settings(database_url=db_url, **defaults | overrides)
     app = receiver.create_app()
     sessions = session_factory(make_engine(db_url))
-    async with serve(app, port) as url, worker(client, settings):
+    async with serve(app, port) as url, worker(client, settings, interceptors=interceptors):
         yield Hooks(client, settings, sessions, WebhookStore(sessions), app.state.sim, url)

@@ -1,0 +1,30 @@
+"""reliability: whole delivery-attempt outcomes
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07 02:50:00
+
+Issue 19 item 10: a delivery attempt keeps its outcome (`result`) and the receiver's Retry-After, so
+a retried attempt answers as its first run did. Null on rows logged before (read from the status).
+"""
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deliveryattempt", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("result", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
+        batch_op.add_column(sa.Column("retry_after", sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deliveryattempt", schema=None) as batch_op:
+        batch_op.drop_column("retry_after")
+        batch_op.drop_column("result")
