@@ -12,6 +12,7 @@ from temporalio.client import Client
 from api import errors
 from api.admission import Admission
 from api.auth import TokenService
+from api.body_limit import BodyLimit
 from api.event_feed import EventFeed, listen_connector
 from api.intent_service import IntentService
 from api.openapi_errors import document_errors
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.settings = settings
     app.state.tokens = TokenService(settings, load_signing_keys(settings))
     app.state.token_guard = TokenGuard(settings)
+    app.add_middleware(BodyLimit)  # innermost middleware, yet before routing and authentication
     app.add_middleware(RequestTelemetry, access_log=settings.access_log)
     errors.install(app)
     document_errors(app)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+MAX_POLICIES = 50
+"""Policies of one IntentOfPay, as on /v1/payment-intents."""
+MAX_IDENTIFIERS = 100
+"""Identifiers of one GetAssignedControlNumbers request."""
 INTEGER = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*[-+]?\d+\s*$"}]}
 NUMBER = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*[-+]?\d+(\.\d+)?\s*$"}]}
 TEXT = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}
@@ -50,7 +54,7 @@ INTENT_OF_PAY = _object(
         "phone_number": {"anyOf": [{"type": "string"}, {"type": "number"}]},
         "request_date": DATE,
         "enrolment_officer_code": TEXT,
-        "policies": {"type": "array", "items": PAYMENT_DETAIL, "minItems": 1},
+        "policies": {"type": "array", "items": PAYMENT_DETAIL, "minItems": 1, "maxItems": MAX_POLICIES},
         "amount_to_be_paid": {"anyOf": [*NUMBER["anyOf"], {"type": "null"}]},
         "language": TEXT,
         "type_of_payment": TYPE_OF_PAYMENT,
@@ -64,6 +68,7 @@ ASSIGNED_CONTROL_NUMBERS = _object(
         "requests": {
             "type": "array",
             "minItems": 1,
+            "maxItems": MAX_IDENTIFIERS,
             "items": _object({"internal_identifier": IDENTIFIER}, ("internal_identifier",)),
         }
     },

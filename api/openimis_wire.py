@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from api.openimis_schemas import MAX_POLICIES
 from api.schemas import ROW_ID_MAX
 from domain.intent import MAX_OFFICER_CODE, IntentLine, insurance_number_format_ok
 from domain.money import TypeOfPayment
@@ -139,6 +140,8 @@ def intent_of_pay(raw: Any) -> dict[str, Any]:
     policies = b.get("policies")
     if not isinstance(policies, list) or not policies:
         raise WireError("2:Not valid insurance or missing product code")
+    if len(policies) > MAX_POLICIES:
+        raise WireError(f"2-Wrong format of input data: at most {MAX_POLICIES} policies")
     lines = [_payment_detail(p) for p in policies]
     to_be_paid = as_decimal(b.get("amount_to_be_paid"), "2-Wrong format of input data")
     if to_be_paid and not officer:

@@ -35,7 +35,7 @@ PREFIX = "/codec/"
 class WirePayload(BaseModel):
     """One payload as Temporal's JSON carries it: bytes in standard base64."""
 
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
     data: str = ""
 
 

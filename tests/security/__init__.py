@@ -1,0 +1,1 @@
+"""Adversarial tests: one per finding of issue 20."""
