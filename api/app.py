@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import errors
+from api import docs, errors
 from api.admission import Admission
 from api.auth import TokenService
 from api.body_limit import BodyLimit
@@ -80,6 +80,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         version="0.1.0",
         summary="Durable payment processes: openIMIS control-number premiums and claim settlements.",
         lifespan=lifespan,
+        docs_url=None,  # api/docs.py: the same pages with their assets from the installed package
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.tokens = TokenService(settings, load_signing_keys(settings))
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_middleware(RequestTelemetry, access_log=settings.access_log)
     errors.install(app)
     document_errors(app)
+    docs.install(app)
     codec.install(app, settings, api_codec(settings))
     app.include_router(metrics_router)
     app.include_router(token.router)
