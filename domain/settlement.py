@@ -2,18 +2,20 @@
 
 A claim handler posts a settlement in the `case_settled` vocabulary (parties, expenses, obligations,
 payments linked by `$id`/`$ref`). The first revision's event carries it whole; a re-settlement after
-a reopen carries the delta against the previous revision, as Scalepoint does: summary differences,
-and every lowered amount as a negative `creditNote` with payer and payee swapped.
+a reopen, or a cancel, carries the delta against what was last emitted, as Scalepoint's own tests
+show it (domain/settlement_delta.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+from domain import settlement_delta  # builds on this module's models, read when called
 
 PAYLOAD_VERSION = "1.0.0"
 ZERO = Decimal("0")
@@ -288,11 +290,16 @@ def case_settled(
     revision_token: str,
     correlation_id: str,
     at: datetime,
-    doc: SettlementInput,
+    doc: SettlementInput | None,
     previous: SettlementInput | None,
 ) -> dict[str, Any]:
-    """The `case_settled` event: the whole settlement, or the delta against `previous`."""
-    body = doc if previous is None else delta(doc, previous)
+    """The `case_settled` event: the whole settlement, or the delta against `previous` (the revision
+    last emitted); `doc` None reverses `previous` (its revision was cancelled and nothing replaces it)."""
+    if previous is None:
+        assert doc is not None
+        body = doc
+    else:
+        body = settlement_delta.delta(doc, previous, revision_token, at.date().isoformat())
     return {
         "eventType": "case_settled",
         "payloadVersion": PAYLOAD_VERSION,
@@ -313,91 +320,6 @@ def case_settled(
             mode="json", include={"parties", "expenses", "obligations", "payments"}, exclude_none=True
         ),
     }
-
-
-def delta(new: SettlementInput, old: SettlementInput) -> SettlementInput:
-    """What changed from `old` to `new`: raised amounts as they are, lowered ones as credit notes."""
-    summary = Summary(
-        manualReduction=(new.summary.manualReduction or ZERO) - (old.summary.manualReduction or ZERO),
-        shareOfVat=new.summary.shareOfVat - old.summary.shareOfVat,
-        deductible=new.summary.deductible - old.summary.deductible,
-        depreciation=new.summary.depreciation - old.summary.depreciation,
-    )
-    expenses = _changed(new.expenses, old.expenses, lambda e: e.uuid or e.id_, _credit_expense)
-    kept = {e.id_ for e in expenses}
-    obligations = [
-        o.model_copy(
-            update={
-                "expense": o.expense if o.expense and o.expense.ref in kept else None,
-                "creditNote": o.creditNote if o.creditNote and o.creditNote.ref in kept else None,
-            }
-        )
-        for o in _changed(new.obligations, old.obligations, lambda o: o.id_, _credit_obligation)
-    ]
-    kept |= {o.id_ for o in obligations}
-    payments = [
-        p.model_copy(
-            update={
-                "expenses": [r for r in p.expenses if r.ref in kept],
-                "obligations": [r for r in p.obligations if r.ref in kept],
-            }
-        )
-        for p in _changed(new.payments, old.payments, lambda p: p.uuid, _swap)
-    ]
-    parties = {p.id_: p for p in (*old.parties, *new.parties)}
-    return new.model_copy(
-        update={
-            "summary": summary,
-            "parties": list(parties.values()),
-            "expenses": expenses,
-            "obligations": obligations,
-            "payments": payments,
-        }
-    )
-
-
-Line = TypeVar("Line", Expense, Obligation, Payment)
-
-
-def _changed(
-    new: list[Line], old: list[Line], key: Callable[[Line], str], lowered: Callable[[Line], Line]
-) -> list[Line]:
-    before = {key(x): x for x in old}
-    after = {key(x): x for x in new}
-    out = []
-    for k in [*after, *(k for k in before if k not in after)]:
-        now, was = after.get(k), before.get(k)
-        diff = (now.total if now else ZERO) - (was.total if was else ZERO)
-        if diff == 0:
-            continue
-        base = now or was
-        assert base is not None
-        item = _scaled(base, diff, was)
-        out.append(lowered(item) if diff < 0 else item)
-    return out
-
-
-def _scaled(item: Line, diff: Decimal, was: Line | None) -> Line:
-    update: dict[str, Any] = {"total": diff}
-    if isinstance(item, Expense):
-        prior = was if isinstance(was, Expense) else None
-        for name in ("subtotal", "vat"):
-            current = getattr(item, name)
-            if current is not None:
-                update[name] = current - (getattr(prior, name) or ZERO if prior else ZERO)
-    return item.model_copy(update=update)
-
-
-def _swap(item: Line) -> Line:
-    return item.model_copy(update={"payerParty": item.payeeParty, "payeeParty": item.payerParty})
-
-
-def _credit_expense(item: Expense) -> Expense:
-    return _swap(item).model_copy(update={"expenseType": "creditNote"})
-
-
-def _credit_obligation(item: Obligation) -> Obligation:
-    return _swap(item).model_copy(update={"obligationType": "creditNote", "creditNote": item.expense})
 
 
 def settlement_document(

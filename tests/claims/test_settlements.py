@@ -143,14 +143,19 @@ async def test_reopen_and_settle_again_emits_the_delta(make_stack: StackFactory)
             "deductible": -150,
             "depreciation": -700,
         }
+        claimant, insurer = {"$ref": "/parties/2"}, {"$ref": "/parties/1"}
         [credit] = delta["expenses"]  # the repair invoice did not change
-        assert (credit["expenseType"], credit["total"]) == ("creditNote", -700)
-        assert (credit["payerParty"], credit["payeeParty"]) == (
-            {"$ref": "/parties/2"},
-            {"$ref": "/parties/1"},
-        )
+        assert (credit["expenseType"], credit["total"]) == ("creditNote", 700)  # the parties say "back"
+        assert (credit["payerParty"], credit["payeeParty"]) == (claimant, insurer)
+        obligations = [
+            (o["obligationType"], o["total"], o["payerParty"], o["payeeParty"]) for o in delta["obligations"]
+        ]
+        assert obligations == [
+            ("deductible", 150, insurer, insurer),  # it fell: the insurer keeps it, no money moves
+            ("compensation", 550, claimant, insurer),
+        ]
         [payment] = delta["payments"]
-        assert payment["total"] == -550 and payment["payerParty"] == {"$ref": "/parties/2"}
+        assert (payment["total"], payment["payerParty"], payment["payeeParty"]) == (550, claimant, insurer)
 
         # the Settlement API keeps answering each revision whole
         r = await stack.get(f"/v1/settlements/{first['revision_token']}", as_="claims")
