@@ -173,6 +173,7 @@ def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protocol
         search_hash_key=search_hash_key(data_dir / "search-hash.key"),
         codec_cors_origins=f"http://127.0.0.1:{ports.ui},http://localhost:{ports.ui}",
         dev_codec_open_to_ui=True,
+        registry_tenant=DEMO_TENANT,
         data_dir=data_dir,
         webhook_allow_hosts="127.0.0.1,localhost",
         worker_metrics_address=f"127.0.0.1:{ports.worker_metrics}",

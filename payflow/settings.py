@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     """How often the `payflow-pool-topup` schedule checks the pools."""
     pool_officer_max: int = 10
     """Pool numbers an enrolment officer may hold (openIMIS `PaymentGateWay:MaxControlNumberForEO`)."""
+    registry_tenant: str = ""
+    """The tenant whose clients act for the deployment's enrolment officers: only they reserve pool
+    numbers for an officer (GetControlNumbersForEO) and see his phone number. The registry and the
+    pool belong to the deployment, not to a tenant; empty: no client may (`payflow dev`: `demo`)."""
 
     prior_enrolment: bool = False
     partial_payments: bool = False

@@ -94,12 +94,21 @@ class PoolStore:
             counted = dict((await s.exec(q)).all())
         return {code: int(counted.get(code, 0)) for code in codes}
 
-    async def reserve(self, officer_code: str, product_code: str, count: int) -> list[PooledNumber]:
+    async def reserve(
+        self, officer_code: str, product_code: str, count: int, *, quota: int | None = None
+    ) -> list[PooledNumber]:
         """Give the officer up to `count` free, unexpired numbers of the product in one transaction
-        (GetControlNumbersForEO, research §2.10): fewer, or none, when the pool is short. SKIP LOCKED
-        on PostgreSQL keeps concurrent reservations and intents off each other's rows; a row another
-        transaction just took fails the re-checked filter and is skipped."""
+        (GetControlNumbersForEO, research §2.10), and never so many that he holds more than `quota`
+        unused ones of it: fewer, or none, when the pool is short. His officer row is locked while
+        counting, so two requests at once cannot both fill the same quota; SKIP LOCKED on PostgreSQL
+        keeps concurrent reservations and intents off each other's rows, and a row another transaction
+        just took fails the re-checked filter and is skipped."""
         async with transaction(self._sessions) as s:
+            if quota is not None:
+                await s.exec(select(Officer.id).where(Officer.code == officer_code).with_for_update())
+                count = min(count, quota - await _held(s, officer_code, product_code))
+            if count <= 0:
+                return []
             rows = list(
                 (
                     await s.exec(
@@ -113,6 +122,11 @@ class PoolStore:
                 row.officer_code, row.reserved_at = officer_code, utcnow()
                 s.add(row)
         return rows
+
+    async def held(self, officer_code: str, product_code: str) -> int:
+        """Unused, unexpired numbers of the product the officer holds."""
+        async with self._sessions() as s:
+            return await _held(s, officer_code, product_code)
 
     async def officer(self, code: str) -> Officer | None:
         async with self._sessions() as s:
@@ -194,6 +208,11 @@ def _unused_query(product: str, valid_until: datetime, officer: str | None) -> S
         )
         .order_by(col(PooledNumber.id))
     )
+
+
+async def _held(s: AsyncSession, officer_code: str, product_code: str) -> int:
+    valid = _unused_query(product_code, utcnow(), officer_code).subquery()
+    return int((await s.exec(select(func.count()).select_from(valid))).one())
 
 
 async def _unused(

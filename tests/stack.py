@@ -146,7 +146,7 @@ class StackFactory:
             gateway_url=f"http://127.0.0.1:{gw_port}",
             sms_url=f"http://127.0.0.1:{sms_port}",
             jwt_private_key_path=self.signing_key,
-            **overrides,
+            **{"registry_tenant": "demo"} | overrides,
         )
         engine = make_engine(self.db_url)
         sessions = session_factory(engine)
