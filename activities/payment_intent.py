@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,7 +14,7 @@ from activities import metrics
 from activities.webhooks import EventRelay
 from domain.control_number import with_check_digits
 from domain.errors import NotFound
-from domain.intent import PaymentIntentInput, validate_intent
+from domain.intent import PaymentIntentInput, bill_error, validate_intent
 from domain.money import amount_to_be_paid, transfer_fee
 from domain.payment_flow import (
     ControlNumberWrite,
@@ -25,7 +27,7 @@ from domain.payment_flow import (
     ValuationResult,
 )
 from domain.status import PaymentStatus
-from domain.valuation import expected_amount, value_line
+from domain.valuation import expected_amount, local_date, value_line
 from payflow.settings import Settings
 from store.db import SessionFactory
 from store.matching import ReceiptConflict, match_payment, record_receipt
@@ -44,8 +46,10 @@ class IntentActivities:
         payments: PaymentStore,
         registry: RegistryReader,
         relay: EventRelay,
+        now: Callable[[], datetime] = partial(datetime.now, UTC),
     ) -> None:
         self._settings = settings
+        self._now = now
         self._sessions = sessions
         self._payments = payments
         self._registry = registry
@@ -63,15 +67,16 @@ class IntentActivities:
 
     async def _create(self, request: PaymentIntentInput) -> Payment:
         facts = await self._registry.intent_facts(request)
+        today = local_date(self._now(), self._settings.timezone)
         error = validate_intent(
             request,
             facts.officer,
             [ln.facts for ln in facts.lines],
             prior_enrolment=request.options.prior_enrolment,
+            today=today,
         )
         if error is not None:
             return await self._payments.create(request, PaymentStatus.REJECTED, reason=error.message)
-        today = datetime.now(UTC).date()
         values = []
         for line, found in zip(request.lines, facts.lines, strict=True):
             assert found.product is not None
@@ -90,13 +95,21 @@ class IntentActivities:
         expected = expected_amount(values, request.amount_to_be_paid)
         policy = self._settings.fee_policy
         fee = transfer_fee(expected, request.type_of_payment, policy)
+        to_be_paid = amount_to_be_paid(expected, fee, policy)
+        valued = [ValuedLine(v.amount, v.basis.value) for v in values]
+        nothing_due = bill_error(to_be_paid)
+        if nothing_due is not None:
+            return await self._payments.create(
+                request, PaymentStatus.REJECTED, lines=valued, reason=nothing_due.message, valued_on=today
+            )
         return await self._payments.create(
             request,
             PaymentStatus.CREATED,
-            lines=[ValuedLine(v.amount, v.basis.value) for v in values],
+            lines=valued,
             expected=expected,
             fee=fee,
-            to_be_paid=amount_to_be_paid(expected, fee, policy),
+            to_be_paid=to_be_paid,
+            valued_on=today,
         )
 
     async def _result(self, payment: Payment) -> ValuationResult:
@@ -183,6 +196,7 @@ class IntentActivities:
             request.payment_id,
             request.paid_on,
             age_of_majority=self._settings.age_of_majority,
+            fees=self._settings.fee_policy,
         )
         metrics.match(result.matched)
         if result.matched:

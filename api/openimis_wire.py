@@ -16,11 +16,12 @@ from typing import Any
 
 from api.openimis_schemas import MAX_POLICIES
 from api.schemas import ROW_ID_MAX
-from domain.intent import MAX_OFFICER_CODE, IntentLine, insurance_number_format_ok
+from domain.intent import MAX_OFFICER_CODE, IntentLine, insurance_number_format_ok, repeated_policy
 from domain.money import TypeOfPayment
 from domain.registry import PolicyStage
 
 UNKNOWN_TYPE_OF_PAYMENT = "10-Uknown type of payment"
+BAD_DATA = "2-Wrong format of input data"
 _DATE_FORMATS = ("%Y/%m/%d", "%Y-%m-%d")
 
 
@@ -43,7 +44,7 @@ class Body:
 
 def body(raw: Any) -> Body:
     if not isinstance(raw, Mapping):
-        raise WireError("2-Wrong format of input data")
+        raise WireError(BAD_DATA)
     return Body(raw)
 
 
@@ -143,7 +144,9 @@ def intent_of_pay(raw: Any) -> dict[str, Any]:
     if len(policies) > MAX_POLICIES:
         raise WireError(f"2-Wrong format of input data: at most {MAX_POLICIES} policies")
     lines = [_payment_detail(p) for p in policies]
-    to_be_paid = as_decimal(b.get("amount_to_be_paid"), "2-Wrong format of input data")
+    if repeated_policy(lines) is not None:
+        raise WireError(BAD_DATA)
+    to_be_paid = _not_negative(as_decimal(b.get("amount_to_be_paid"), BAD_DATA))
     if to_be_paid and not officer:
         raise WireError("amunt to be paid is not required if Enrolment officer is not provided")
     return {
@@ -152,9 +155,9 @@ def intent_of_pay(raw: Any) -> dict[str, Any]:
         "officer_code": officer,
         "lines": lines,
         "amount_to_be_paid": to_be_paid,
-        "language": as_str(b.get("language"), "2-Wrong format of input data"),
+        "language": as_str(b.get("language"), BAD_DATA),
         "type_of_payment": type_of_payment(b.get("type_of_payment")),
-        "sms_required": as_bool(b.get("smsrequired"), "2-Wrong format of input data"),
+        "sms_required": as_bool(b.get("smsrequired"), BAD_DATA),
     }
 
 
@@ -173,8 +176,15 @@ def _payment_detail(raw: Any) -> IntentLine:
         insurance_number=number.strip() if number else None,
         product_code=product.strip(),
         stage=PolicyStage.RENEWAL if renewal else PolicyStage.NEW,
-        amount=as_decimal(b.get("amount"), "2-Wrong format of input data"),
+        amount=_not_negative(as_decimal(b.get("amount"), BAD_DATA)),
     )
+
+
+def _not_negative(amount: Decimal | None) -> Decimal | None:
+    """A negative amount is data openIMIS cannot use (one line of -20,999 would bill a year for 1)."""
+    if amount is not None and amount < 0:
+        raise WireError(BAD_DATA)
+    return amount
 
 
 NOT_WITH_CONTROL_NUMBER = ("insurance_number", "insurance_product_code", "renewal", "enrolment_officer_code")
@@ -183,7 +193,7 @@ NOT_WITH_CONTROL_NUMBER = ("insurance_number", "insurance_product_code", "renewa
 def payment_data(raw: Any) -> dict[str, Any]:
     """PaymentData (GetPaymentData) → Notification fields, or WireError with openIMIS' text."""
     b = body(raw)
-    bad = "2-Wrong format of input data"
+    bad = BAD_DATA
     control_number = as_str(b.get("control_number"), bad)
     control_number = control_number.strip() if control_number and control_number.strip() else None
     if control_number:

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.intent import MAX_INSURANCE_NUMBER, MAX_OFFICER_CODE
+from domain.intent import MAX_INSURANCE_NUMBER, MAX_OFFICER_CODE, IntentLine, repeated_policy
 from domain.money import TypeOfPayment
 from domain.payment_flow import IntentState
 from domain.status import PaymentStatus
@@ -46,6 +46,18 @@ class PaymentIntentCreate(BaseModel):
     language: Annotated[str, StringConstraints(max_length=10)] | None = None
     type_of_payment: TypeOfPayment | None = None
     sms_required: bool = False
+
+    @model_validator(mode="after")
+    def _each_policy_once(self) -> PaymentIntentCreate:
+        """One intent pays a policy once (openIMIS processes a policy once per run)."""
+        lines = [
+            IntentLine(insurance_number=p.insurance_number, product_code=p.product_code)
+            for p in self.policies
+        ]
+        twice = repeated_policy(lines)
+        if twice is not None:
+            raise ValueError(f"names policy {twice.insurance_number} {twice.product_code} twice")
+        return self
 
 
 class TimelineStep(BaseModel):

@@ -153,6 +153,14 @@ class LineFacts:
     product_location_id: int | None = None
     family_exists: bool = False
     has_policy_of_product: bool = False
+    product_from: date | None = None
+    product_to: date | None = None
+
+    def product_current(self, on: date) -> bool:
+        """The product may be sold on `on` (its DateFrom..DateTo, research §6.2 check 5)."""
+        return not (
+            (self.product_from and on < self.product_from) or (self.product_to and on > self.product_to)
+        )
 
 
 def validate_intent(
@@ -161,12 +169,15 @@ def validate_intent(
     lines: Sequence[LineFacts],
     *,
     prior_enrolment: bool,
+    today: date | None = None,
 ) -> IntentError | None:
-    """Return the first openIMIS business error of the intent, or None when it may be valued."""
+    """Return the first openIMIS business error of the intent, or None when it may be valued. A
+    product outside its date range on `today` is not a valid product (code 2): matching would refuse
+    it (106) every day, so it is never billed."""
     pairs = list(zip(request.lines, lines, strict=True))
     if any(not (ln.insurance_number or "").strip() for ln, _ in pairs):
         return IntentError(6)
-    if any(not f.product_found for _, f in pairs):
+    if any(not f.product_found or (today and not f.product_current(today)) for _, f in pairs):
         return IntentError(2)
     if request.officer_code:
         if officer is None:
@@ -179,6 +190,25 @@ def validate_intent(
             return IntentError(5)
     if prior_enrolment and any(not f.has_policy_of_product for _, f in pairs):
         return IntentError(7)
+    return None
+
+
+def bill_error(expected: Decimal) -> IntentError | None:
+    """No bill of 0 or less is ever sent (research §4.7, §9): such a request fails (code 9)."""
+    return IntentError(9) if expected <= 0 else None
+
+
+def repeated_policy(lines: Sequence[IntentLine]) -> IntentLine | None:
+    """The first line naming a policy (insurance number and product) an earlier line names: one
+    intent pays a policy once (openIMIS processes a policy once per run, research §6.3)."""
+    seen: set[tuple[str, str]] = set()
+    for ln in lines:
+        if not (ln.insurance_number or "").strip():
+            continue
+        key = (ln.insurance_number.strip(), ln.product_code.strip())  # type: ignore[union-attr]
+        if key in seen:
+            return ln
+        seen.add(key)
     return None
 
 

@@ -72,42 +72,100 @@ class MatchAction(StrEnum):
     """The previous policy is running or over: a new renewal policy starts after it."""
     LINK_EO_PREMIUM = "link_eo_premium"
     """An officer's payment for a contribution already entered: linked to that premium."""
+    SAME_POLICY = "same_policy"
+    """An earlier line of this payment already pays this policy: openIMIS processes a policy once."""
 
 
 @dataclass(frozen=True)
 class LinePolicy:
+    """A policy of the line's family and product, as matching needs it."""
+
+    id: int
     status: PolicyStatus
+    stage: PolicyStage
     value: Decimal
     premiums_paid: Decimal
+    start_date: date
     expiry_date: date
-    has_premium: bool
+    open_contribution: Decimal = ZERO
+    """What the latest premium (an officer's contribution) still has not linked to a payment."""
+
+    def over(self, on: date) -> bool:
+        """The policy's period ended before `on`: paying it now would buy cover in the past."""
+        return self.expiry_date < on
+
+    @property
+    def owed(self) -> Decimal:
+        return max(ZERO, self.value - self.premiums_paid)
+
+
+def line_policy(policies: Sequence[LinePolicy], stage: PolicyStage, *, by_officer: bool) -> LinePolicy | None:
+    """The policy a line is about, `policies` latest first: for an officer, the latest of the line's
+    stage (the one whose contribution the officer enters, as valuation chose it); for a self-payer,
+    the latest one. Suspended policies are never paid."""
+    for policy in policies:
+        if policy.status is not PolicyStatus.SUSPENDED and (not by_officer or policy.stage is stage):
+            return policy
+    return None
 
 
 def choose_action(
-    policy: LinePolicy | None, stage: PolicyStage, *, by_officer: bool
+    policy: LinePolicy | None,
+    stage: PolicyStage,
+    *,
+    by_officer: bool,
+    paid_on: date,
+    basis: str | None = None,
 ) -> MatchAction | MatchError:
-    """What matching does for a line, given the family's latest policy of the product."""
+    """What matching does for a line, given the policy `line_policy` chose and what the bill was
+    for (`basis`, the line's valuation basis)."""
     if by_officer:
-        return (
-            MatchAction.LINK_EO_PREMIUM
-            if policy is not None and policy.has_premium
-            else MatchError.NO_PREMIUM_YET
+        # Only a contribution the officer entered for a running policy of the billed stage, still
+        # unpaid: never an already-paid, expired or other year's premium (research §6.2 check 8).
+        running = (
+            policy is not None and policy.status is not PolicyStatus.EXPIRED and not policy.over(paid_on)
         )
+        if running and policy is not None and policy.open_contribution > 0:
+            return MatchAction.LINK_EO_PREMIUM
+        return MatchError.NO_PREMIUM_YET
     if policy is None:
         return MatchError.NO_POLICY
-    if policy.status in (PolicyStatus.IDLE, PolicyStatus.READY):
-        return MatchAction.PAY_POLICY
-    if stage is PolicyStage.RENEWAL:
+    pending = policy.status in (PolicyStatus.IDLE, PolicyStatus.READY)
+    if not policy.over(paid_on) and (pending or basis == "idle_outstanding"):
+        return MatchAction.PAY_POLICY  # a balance paid meanwhile by another bill leaves surplus
+    if stage is PolicyStage.RENEWAL or pending or policy.status is PolicyStatus.ACTIVE:
+        # research §6.3 case B: neither Idle nor Ready (or Idle with its period over) → a renewal
         return MatchAction.CREATE_RENEWAL
-    if policy.status is PolicyStatus.ACTIVE:
-        return MatchAction.PAY_POLICY
     return MatchError.NO_POLICY
 
 
+def line_due(action: MatchAction, policy: LinePolicy, renewal_value: Decimal = ZERO) -> Decimal:
+    """What a line still owes: the policy's balance (never the quoted amount, which someone else
+    may have paid meanwhile), the renewal's value, or the officer's unlinked contribution."""
+    if action is MatchAction.PAY_POLICY:
+        return policy.owed
+    if action is MatchAction.CREATE_RENEWAL:
+        return renewal_value
+    if action is MatchAction.LINK_EO_PREMIUM:
+        return policy.open_contribution
+    return ZERO
+
+
+def once_per_policy(policy_ids: Sequence[int]) -> list[bool]:
+    """True for the first line of each policy in a payment; later lines of it pay nothing."""
+    seen: set[int] = set()
+    first = []
+    for pid in policy_ids:
+        first.append(pid not in seen)
+        seen.add(pid)
+    return first
+
+
 def renewal_enroll_date(previous_expiry: date, paid_on: date) -> date:
-    """A renewal follows the previous policy; one paid after that expired starts on the payment day."""
+    """A renewal follows the previous policy; one paid after that ended starts on the payment day."""
     return max(previous_expiry + timedelta(days=1), paid_on)
 
 
-def fully_paid(value: Decimal, premiums_paid: Decimal, share: Decimal) -> bool:
-    return premiums_paid + share >= value
+def activates(status: PolicyStatus, value: Decimal, premiums_paid: Decimal) -> bool:
+    """An Idle or Ready policy becomes Active once its premiums reach its value."""
+    return status in (PolicyStatus.IDLE, PolicyStatus.READY) and premiums_paid >= value

@@ -69,3 +69,29 @@ def reverse_transfer_fee(
 
 def amount_to_be_paid(expected: Decimal, fee: Decimal, policy: FeePolicy) -> Decimal:
     return round_money(expected - fee, policy.to_be_paid_places, policy.rounding)
+
+
+def fee_added_back(
+    received: Decimal,
+    to_be_paid: Decimal,
+    billed_fee: Decimal,
+    type_of_payment: TypeOfPayment | None,
+    policy: FeePolicy,
+) -> Decimal:
+    """The fee the carrier kept, added back before matching (research §2.5 step 2): the reverse fee
+    of what was received, and never less than the bill's own fee once the bill is paid, so a payer
+    who pays exactly what was billed is paid in full whatever the rounding of the reverse fee."""
+    fee = reverse_transfer_fee(received, type_of_payment, policy)
+    if received >= to_be_paid > 0 and billed_fee > fee:
+        return billed_fee
+    return fee
+
+
+def type_of_payment_named(name: str | None) -> TypeOfPayment | None:
+    """The TypeOfPayment stored by name on a payment (openIMIS keeps the enum name)."""
+    return TypeOfPayment[name] if name in TypeOfPayment.__members__ else None
+
+
+def remaining(to_be_paid: Decimal, received: Decimal) -> Decimal:
+    """What a bill still asks for after the payments received so far."""
+    return max(ZERO, to_be_paid - received)

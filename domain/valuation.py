@@ -10,9 +10,10 @@ from __future__ import annotations
 from calendar import monthrange
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from domain.registry import (
     ZERO,
@@ -55,6 +56,11 @@ def _in_year(month_day: tuple[int, int], year: int) -> date:
     """A cycle start in `year`; 29-02 falls back to 28-02 in common years."""
     month, day = month_day
     return date(year, month, min(day, monthrange(year, month)[1]))
+
+
+def local_date(now: datetime, zone: str) -> date:
+    """The deployment's date at `now`: intents are valued on it, as payment dates are local ones."""
+    return now.astimezone(ZoneInfo(zone)).date()
 
 
 def policy_period(product: ProductTerms, enroll_date: date, stage: PolicyStage) -> PolicyPeriod:
@@ -192,7 +198,7 @@ def value_line(
     """Value of one intent line (uspInsertPaymentIntent decision tree, research §4.3).
 
     `family.latest_policy` must already be the policy the caller selected for this line: for an EO, the
-    latest policy of that stage; for a self-payer renewal, the latest non-suspended one.
+    latest policy of that stage; for a self-payer, the latest one not expired.
     """
     if provided_amount:
         return LineValue(provided_amount, ValuationBasis.PROVIDED)
@@ -206,12 +212,16 @@ def value_line(
         if policy is not None and policy.last_premium_amount is not None:
             outstanding = max(ZERO, policy.last_premium_amount - policy.already_linked)
             return LineValue(outstanding, ValuationBasis.EO_OUTSTANDING)
-    elif stage == PolicyStage.RENEWAL and policy is not None:
-        if policy.status == PolicyStatus.IDLE:
-            # An Idle renewal already exists: pay its balance rather than pricing a second renewal.
+    elif policy is not None:
+        pending = policy.status in (PolicyStatus.IDLE, PolicyStatus.READY)
+        if pending and policy.expiry_date >= enroll_date:
+            # An Idle policy already exists: pay its balance rather than pricing a second one.
             outstanding = max(ZERO, policy.value - policy.premiums_paid)
             return LineValue(outstanding, ValuationBasis.IDLE_OUTSTANDING)
-        previous_expiry = policy.expiry_date
+        if stage is PolicyStage.RENEWAL or pending or policy.status is PolicyStatus.ACTIVE:
+            # What matching will buy (research §6.3 case B): the renewal after this policy, also for
+            # a new-enrolment line of a family already covered, never a second enrolment on top.
+            stage, previous_expiry = PolicyStage.RENEWAL, policy.expiry_date
     value = policy_value(
         product,
         family.members,

@@ -8,24 +8,30 @@ stored result. `premium.payment_detail_id` is unique, so a line can never make t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.errors import NotFound
 from domain.intent import PaymentReport
 from domain.matching import (
+    ZERO,
     LinePolicy,
     MatchAction,
     MatchError,
+    activates,
     choose_action,
     distribute,
+    line_due,
+    line_policy,
+    once_per_policy,
     renewal_enroll_date,
 )
+from domain.money import FeePolicy, fee_added_back, type_of_payment_named
 from domain.payment_flow import LineMatch, MatchResult, ReceiptResult
 from domain.registry import Member, PolicyStage, PolicyStatus
 from domain.status import PaymentStatus
@@ -113,14 +119,23 @@ class _Line:
     product: Product | None = None
     family_id: int | None = None
     policy: Policy | None = None
-    premiums: list[Premium] | None = None
+    snapshot: LinePolicy | None = None
+    premiums: list[Premium] = field(default_factory=list)
     action: MatchAction | None = None
     error: MatchError | None = None
+    renewal_value: Decimal = ZERO
 
 
 async def match_payment(
-    sessions: SessionFactory, payment_id: int, paid_on: date, *, age_of_majority: int = 18
+    sessions: SessionFactory,
+    payment_id: int,
+    paid_on: date,
+    *,
+    age_of_majority: int = 18,
+    fees: FeePolicy = FeePolicy(),
 ) -> MatchResult:
+    """Carry out what the domain decides for each line; the money beyond what the lines still owe
+    is the payment's surplus, and the transfer fee is added back first (research §2.5 step 2)."""
     async with transaction(sessions) as s:
         payment = await _claimed(s, payment_id)
         if payment.status == PaymentStatus.MATCHED and payment.match_note:
@@ -134,21 +149,47 @@ async def match_payment(
                 .order_by(col(PaymentDetail.line_no))
             )
         ).all()
-        lines = [await _inspect(s, d, by_officer=bool(payment.officer_code), today=paid_on) for d in details]
+        lines = [
+            await _inspect(s, d, by_officer=bool(payment.officer_code), paid_on=paid_on) for d in details
+        ]
         if any(ln.error for ln in lines):
             result = MatchResult(matched=False, lines=[_report(ln) for ln in lines])
             payment.match_note = result.model_dump_json()
             s.add(payment)
             return result
-        shares, surplus = distribute(payment.received_amount, [ln.detail.expected_amount for ln in lines])
-        outcomes = [
-            await _apply(s, ln, share, payment, paid_on, age_of_majority)
-            for ln, share in zip(lines, shares, strict=True)
-        ]
-        result = MatchResult(matched=True, lines=outcomes)
+        priced_on = payment.valued_on or paid_on  # what the bill quoted holds for the whole bill
+        firsts = once_per_policy([ln.snapshot.id for ln in lines if ln.snapshot is not None])
+        for ln, first in zip(lines, firsts, strict=True):
+            if not first:
+                ln.action = MatchAction.SAME_POLICY
+            elif ln.action is MatchAction.CREATE_RENEWAL:
+                ln.renewal_value = await _renewal_value(s, ln, priced_on, age_of_majority)
+        fee = fee_added_back(
+            payment.received_amount,
+            payment.amount_to_be_paid,
+            payment.transfer_fee,
+            type_of_payment_named(payment.type_of_payment),
+            fees,
+        )
+        dues = [line_due(ln.action, ln.snapshot, ln.renewal_value) for ln in lines]  # type: ignore[arg-type]
+        shares, surplus = distribute(payment.received_amount + fee, dues)
+        outcomes: dict[int, LineMatch] = {}
+        matched = []
+        for ln, share in zip(lines, shares, strict=True):
+            assert ln.snapshot is not None
+            if ln.action is MatchAction.SAME_POLICY:
+                ln.detail.amount = share
+                s.add(ln.detail)
+                first = outcomes[ln.snapshot.id]
+                matched.append(first.model_copy(update={"line_no": ln.detail.line_no, "amount": share}))
+                continue
+            outcomes[ln.snapshot.id] = await _apply(s, ln, share, payment, paid_on)
+            matched.append(outcomes[ln.snapshot.id])
+        result = MatchResult(matched=True, lines=matched)
         payment.status = int(PaymentStatus.MATCHED)
         payment.matched_at = utcnow()
         payment.surplus = surplus
+        payment.fee_added = fee
         payment.match_note = result.model_dump_json()
         s.add(payment)
         await publish_payment(s, payment, PaymentStatus.MATCHED)
@@ -165,7 +206,7 @@ def _report(ln: _Line) -> LineMatch:
     )
 
 
-async def _inspect(s: AsyncSession, detail: PaymentDetail, *, by_officer: bool, today: date) -> _Line:
+async def _inspect(s: AsyncSession, detail: PaymentDetail, *, by_officer: bool, paid_on: date) -> _Line:
     line = _Line(detail)
     if not detail.insurance_number:
         line.error = MatchError.NO_INSURANCE_NUMBER
@@ -178,42 +219,58 @@ async def _inspect(s: AsyncSession, detail: PaymentDetail, *, by_officer: bool, 
         return line
     line.family_id = head.family_id
     line.product = (await s.exec(select(Product).where(Product.code == detail.product_code))).first()
-    if line.product is None or not await _product_allowed(s, line.product, head.family_id, today):
+    if line.product is None or not await _product_allowed(s, line.product, head.family_id, paid_on):
         line.error = MatchError.PRODUCT_NOT_ALLOWED
         return line
-    line.policy = (
+    policies = (
         await s.exec(
             select(Policy)
-            .where(
-                Policy.family_id == head.family_id,
-                Policy.product_id == line.product.id,
-                Policy.status != PolicyStatus.SUSPENDED,
-            )
+            .where(Policy.family_id == head.family_id, Policy.product_id == line.product.id)
             .order_by(col(Policy.enroll_date).desc(), col(Policy.id).desc())
         )
-    ).first()
-    snapshot = None
-    if line.policy is not None:
-        line.premiums = list(
-            (
-                await s.exec(
-                    select(Premium).where(Premium.policy_id == line.policy.id).order_by(col(Premium.id))
-                )
-            ).all()
-        )
-        snapshot = LinePolicy(
-            PolicyStatus(line.policy.status),
-            line.policy.value,
-            sum((p.amount for p in line.premiums), Decimal("0")),
-            line.policy.expiry_date,
-            bool(line.premiums),
-        )
-    decision = choose_action(snapshot, PolicyStage(detail.stage), by_officer=by_officer)
+    ).all()
+    snapshots = {p.id: await _snapshot(s, p) for p in policies}
+    stage = PolicyStage(detail.stage)
+    line.snapshot = line_policy(list(snapshots.values()), stage, by_officer=by_officer)
+    if line.snapshot is not None:
+        line.policy = next(p for p in policies if p.id == line.snapshot.id)
+        line.premiums = await _premiums(s, line.snapshot.id)
+    decision = choose_action(line.snapshot, stage, by_officer=by_officer, paid_on=paid_on, basis=detail.basis)
     if isinstance(decision, MatchError):
         line.error = decision
     else:
         line.action = decision
     return line
+
+
+async def _premiums(s: AsyncSession, policy_id: int) -> list[Premium]:
+    q = select(Premium).where(Premium.policy_id == policy_id).order_by(col(Premium.id))
+    return list((await s.exec(q)).all())
+
+
+async def _snapshot(s: AsyncSession, policy: Policy) -> LinePolicy:
+    assert policy.id is not None
+    premiums = await _premiums(s, policy.id)
+    open_contribution = ZERO
+    if premiums:
+        linked = (
+            await s.exec(
+                select(func.coalesce(func.sum(PaymentDetail.amount), 0)).where(
+                    PaymentDetail.premium_id == premiums[-1].id
+                )
+            )
+        ).one()
+        open_contribution = max(ZERO, premiums[-1].amount - Decimal(linked))
+    return LinePolicy(
+        id=policy.id,
+        status=PolicyStatus(policy.status),
+        stage=PolicyStage(policy.stage),
+        value=policy.value,
+        premiums_paid=sum((p.amount for p in premiums), ZERO),
+        start_date=policy.start_date,
+        expiry_date=policy.expiry_date,
+        open_contribution=open_contribution,
+    )
 
 
 async def _product_allowed(s: AsyncSession, product: Product, family_id: int, today: date) -> bool:
@@ -231,18 +288,17 @@ async def _product_allowed(s: AsyncSession, product: Product, family_id: int, to
     return False
 
 
-async def _apply(
-    s: AsyncSession, ln: _Line, share: Decimal, payment: Payment, paid_on: date, age_of_majority: int
-) -> LineMatch:
-    assert ln.policy is not None and ln.product is not None and ln.premiums is not None
+async def _apply(s: AsyncSession, ln: _Line, share: Decimal, payment: Payment, paid_on: date) -> LineMatch:
+    assert ln.policy is not None and ln.snapshot is not None
     detail, policy = ln.detail, ln.policy
-    paid_before = sum((p.amount for p in ln.premiums), Decimal("0"))
+    paid_before = ln.snapshot.premiums_paid
+    premium: Premium | None = None
     if ln.action is MatchAction.CREATE_RENEWAL:
-        policy = await _renewal(s, ln, share, paid_on, age_of_majority)
-        paid_before = Decimal("0")
+        policy = await _renewal(s, ln, paid_on)
+        paid_before = ZERO
     if ln.action is MatchAction.LINK_EO_PREMIUM:
         premium = ln.premiums[-1]
-    else:
+    elif share > 0:
         premium = Premium(
             policy_id=policy.id,
             amount=share,
@@ -254,11 +310,11 @@ async def _apply(
         s.add(premium)
         await s.flush()
         paid_before += share
-    if policy.status in (PolicyStatus.IDLE, PolicyStatus.READY) and paid_before >= policy.value:
+    if activates(PolicyStatus(policy.status), policy.value, paid_before):
         policy.status = int(PolicyStatus.ACTIVE)
         policy.effective_date = max(policy.start_date, paid_on)
         s.add(policy)
-    detail.premium_id = premium.id
+    detail.premium_id = premium.id if premium is not None else None
     detail.amount = share
     s.add(detail)
     return LineMatch(
@@ -267,29 +323,35 @@ async def _apply(
         product_code=detail.product_code,
         amount=share,
         activated=policy.status == PolicyStatus.ACTIVE,
-        outstanding=max(Decimal("0"), policy.value - paid_before),
+        outstanding=max(ZERO, policy.value - paid_before),
         policy_start=policy.start_date,
         policy_expiry=policy.expiry_date,
     )
 
 
-async def _renewal(s: AsyncSession, ln: _Line, share: Decimal, paid_on: date, age_of_majority: int) -> Policy:
-    """The next policy after `ln.policy`, valued for its own period; Idle until paid in full."""
-    assert ln.policy is not None and ln.product is not None and ln.family_id is not None
-    previous, terms = ln.policy, product_terms(ln.product)
-    enroll = renewal_enroll_date(previous.expiry_date, paid_on)
-    period = policy_period(terms, enroll, PolicyStage.RENEWAL)
+async def _renewal_value(s: AsyncSession, ln: _Line, priced_on: date, age_of_majority: int) -> Decimal:
+    """The renewal's value on the day the bill was valued: its discount and its members' ages hold
+    while the bill is valid (a child turning 18 meanwhile does not raise it)."""
+    assert ln.policy is not None and ln.product is not None
     members = (
         await s.exec(select(Insuree).where(Insuree.family_id == ln.family_id).order_by(col(Insuree.id)))
     ).all()
-    value = policy_value(
-        terms,
+    return policy_value(
+        product_terms(ln.product),
         [Member(m.birth_date, m.relationship) for m in members],
         PolicyStage.RENEWAL,
-        paid_on,
-        previous_expiry=previous.expiry_date,
+        priced_on,
+        previous_expiry=ln.policy.expiry_date,
         age_of_majority=age_of_majority,
     )
+
+
+async def _renewal(s: AsyncSession, ln: _Line, paid_on: date) -> Policy:
+    """The next policy after `ln.policy`, for its own period; Idle until paid in full."""
+    assert ln.policy is not None and ln.product is not None and ln.family_id is not None
+    previous = ln.policy
+    enroll = renewal_enroll_date(previous.expiry_date, paid_on)
+    period = policy_period(product_terms(ln.product), enroll, PolicyStage.RENEWAL)
     renewal = Policy(
         family_id=ln.family_id,
         product_id=previous.product_id,
@@ -299,7 +361,7 @@ async def _renewal(s: AsyncSession, ln: _Line, share: Decimal, paid_on: date, ag
         enroll_date=paid_on,
         start_date=period.start_date,
         expiry_date=period.expiry_date,
-        value=value,
+        value=ln.renewal_value,
     )
     s.add(renewal)
     await s.flush()

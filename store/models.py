@@ -138,6 +138,11 @@ class Payment(SQLModel, table=True):
     receipt_no: str | None = Field(default=None, max_length=100)
     payment_origin: str | None = Field(default=None, max_length=50)
     surplus: Decimal = money()
+    """Money received beyond what the lines still owed when matched: kept, never booked as premium."""
+    fee_added: Decimal = money()
+    """The transfer fee added back to `received_amount` before matching (research §2.5 step 2)."""
+    valued_on: date | None = None
+    """The day the lines were valued, in the deployment's time zone: the bill's prices hold for it."""
     matched_at: datetime | None = None
     match_note: str | None = None
     last_not_matched_sms_at: datetime | None = None

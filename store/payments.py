@@ -77,6 +77,7 @@ class PaymentStore:
         fee: Decimal = Decimal("0"),
         to_be_paid: Decimal = Decimal("0"),
         reason: str | None = None,
+        valued_on: date | None = None,
     ) -> Payment:
         """Insert the payment and its details in one transaction; a retry returns the first insert."""
         existing = await self.by_intent(request.intent_id)
@@ -96,6 +97,7 @@ class PaymentStore:
             expected_amount=expected,
             transfer_fee=fee,
             amount_to_be_paid=to_be_paid,
+            valued_on=valued_on,
         )
         try:
             async with transaction(self._sessions) as s:

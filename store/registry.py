@@ -107,7 +107,13 @@ class SqlRegistry:
                 await s.exec(select(Insuree).where(Insuree.chfid == chfid.strip(), col(Insuree.is_head)))
             ).first()
         if product is None or head is None:
-            facts = LineFacts(product is not None, product.location_id if product else None, head is not None)
+            facts = LineFacts(
+                product is not None,
+                product.location_id if product else None,
+                head is not None,
+                product_from=product.date_from if product else None,
+                product_to=product.date_to if product else None,
+            )
             return LineRegistry(facts, product_terms(product) if product else None, None)
         policies = (
             await s.exec(
@@ -118,10 +124,8 @@ class SqlRegistry:
         ).all()
         if is_eo:
             candidates = [p for p in policies if p.stage == stage.value]
-        elif stage is PolicyStage.RENEWAL:
-            candidates = [p for p in policies if p.status != PolicyStatus.EXPIRED]
         else:
-            candidates = []
+            candidates = [p for p in policies if p.status != PolicyStatus.EXPIRED]
         members = (
             await s.exec(select(Insuree).where(Insuree.family_id == head.family_id).order_by(col(Insuree.id)))
         ).all()
@@ -129,7 +133,14 @@ class SqlRegistry:
             members=tuple(Member(m.birth_date, m.relationship) for m in members),
             latest_policy=await self._snapshot(s, candidates[0]) if candidates else None,
         )
-        facts = LineFacts(True, product.location_id, True, has_policy_of_product=bool(policies))
+        facts = LineFacts(
+            True,
+            product.location_id,
+            True,
+            has_policy_of_product=bool(policies),
+            product_from=product.date_from,
+            product_to=product.date_to,
+        )
         return LineRegistry(facts, product_terms(product), family)
 
     async def _snapshot(self, s: AsyncSession, policy: Policy) -> PolicySnapshot:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from pydantic import ValidationError
 
+from api.openimis_wire import WireError, intent_of_pay
+from api.schemas import PaymentIntentCreate
 from domain.control_number import check_digits, is_valid, with_check_digits
 from domain.credentials import hash_secret, verify_secret
 from domain.intent import IntentLine, LineFacts, OfficerFacts, PaymentIntentInput, validate_intent
@@ -95,3 +98,48 @@ def test_secrets_are_salted_hashes() -> None:
     assert stored != hash_secret("s3cret") and "s3cret" not in stored
     assert verify_secret("s3cret", stored) and not verify_secret("S3cret", stored)
     assert not verify_secret("s3cret", "plain$text") and not verify_secret("s3cret", "")
+
+
+def _wire(*policies: dict[str, object]) -> dict[str, object]:
+    return {"phone_number": "0681333045", "request_date": "2026-11-20", "policies": list(policies)}
+
+
+RENEWAL = {"insurance_number": "070707070", "insurance_product_code": "FCUL0001", "renewal": 1}
+
+
+@pytest.mark.parametrize("amount", ["-20999", -1, "-0.01"])
+def test_a_negative_line_amount_is_bad_data_on_the_legacy_route(amount: object) -> None:
+    """Issue 23 item 3: a renewal line and a line of -20,999 billed 1.00; openIMIS reads a policy
+    value it cannot use as bad input (2), as /v1 refuses negatives."""
+    with pytest.raises(WireError, match=r"^2-Wrong format of input data$"):
+        intent_of_pay(_wire(RENEWAL, RENEWAL | {"insurance_number": "080808080", "amount": amount}))
+    assert intent_of_pay(_wire(RENEWAL | {"amount": 0}))["lines"][0].amount == 0  # 0: compute it
+
+
+def test_one_intent_naming_a_policy_twice_is_refused() -> None:
+    """Issue 23 item 8: one intent pays a policy once; a second line for it is bad input on both
+    routes (openIMIS processes a policy once per run, research §6.3)."""
+    twice = _wire(RENEWAL, RENEWAL | {"renewal": 0, "insurance_number": " 070707070"})
+    with pytest.raises(WireError, match=r"^2-Wrong format of input data$"):
+        intent_of_pay(twice)
+    intent_of_pay(_wire(RENEWAL, RENEWAL | {"insurance_product_code": "PMEM0001"}))  # another product
+    policy = {"insurance_number": "070707070", "product_code": "FCUL0001", "renewal": True}
+    with pytest.raises(ValidationError, match="names policy 070707070 FCUL0001 twice"):
+        PaymentIntentCreate(
+            phone_number="0681333045", request_date=date(2026, 11, 20), policies=[policy, policy]
+        )
+
+
+def test_a_product_outside_its_dates_is_not_valid() -> None:
+    """Issue 23 item 9: refused at validation (code 2) instead of billed and never matched (106)."""
+    ended = LineFacts(True, 1, True, True, product_to=date(2025, 12, 31))
+    error = validate_intent(
+        _request(_line()), OfficerFacts(1, None), [ended], prior_enrolment=False, today=date(2026, 1, 1)
+    )
+    assert error is not None and error.code == 2
+    assert (
+        validate_intent(
+            _request(_line()), OfficerFacts(1, None), [ended], prior_enrolment=False, today=date(2025, 12, 31)
+        )
+        is None
+    )

@@ -312,10 +312,17 @@ def test_eo_without_premium_prices_the_policy_without_previous_expiry():
 
 def test_self_payer_new_enrolment_includes_registration():
     product = ProductTerms(code="SN", premium_adult=D("1000"), registration_fee=D("200"))
-    family = FamilyFacts((ADULT,), snapshot())
     # 1000 + registration 200.
-    line = value_line(product, family, N, is_eo=False, enroll_date=ENROL)
+    line = value_line(product, FamilyFacts((ADULT,)), N, is_eo=False, enroll_date=ENROL)
     assert line == LineValue(D("1200.00"), ValuationBasis.POLICY_VALUE)
+
+
+def test_a_new_enrolment_line_of_a_covered_family_is_priced_as_its_renewal():
+    """Issue 23 item 7: matching renews a running policy (research §6.3 case B), so the bill quotes
+    that renewal (no registration fee), not a second enrolment."""
+    product = ProductTerms(code="SN", premium_adult=D("1000"), registration_fee=D("200"))
+    line = value_line(product, FamilyFacts((ADULT,), snapshot()), N, is_eo=False, enroll_date=ENROL)
+    assert line == LineValue(D("1000.00"), ValuationBasis.POLICY_VALUE)
 
 
 def test_idle_renewal_pays_outstanding_value():

@@ -1,13 +1,16 @@
-"""reserved: domain rules, flow A (issue 23)
+"""payment fee added back and valuation day
 
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-07 02:50:00
 
-A slot in the chain reserved for parallel work; empty until its owner fills it in.
+Issue 23: the transfer fee added back before matching, and the day (in the deployment's time zone)
+the bill's lines were valued, so matching honours the prices the bill quoted. Existing rows: fee 0,
+valued_on null (matching then values renewals on the payment day, as before).
 """
 
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0013"
 down_revision = "0012"
@@ -16,8 +19,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("payment", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("fee_added", sa.Numeric(18, 2), nullable=False, server_default=sa.text("0"))
+        )
+        batch_op.add_column(sa.Column("valued_on", sa.Date(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("payment", schema=None) as batch_op:
+        batch_op.drop_column("valued_on")
+        batch_op.drop_column("fee_added")
