@@ -56,4 +56,6 @@ class ClaimActivities:
 
     @activity.defn
     async def cancel_revision(self, cancel: RevisionCancel) -> bool:
-        return await claims.cancel_revision(self._sessions, cancel.case_id, cancel.token)
+        cancelled = await claims.cancel_revision(self._sessions, cancel.case_id, cancel.token)
+        self._relay.kick()  # a cancel may emit the reversing case_settled
+        return cancelled

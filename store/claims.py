@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.claim_flow import SettlementRecorded
 from domain.errors import NotFound
@@ -95,17 +95,7 @@ async def record_settlement(
             )
             s.add(revision)
             await s.flush()
-        previous = (
-            await s.exec(
-                select(SettlementRevision)
-                .where(
-                    SettlementRevision.case_id == case_id,
-                    col(SettlementRevision.revision_no) < revision_no,
-                    SettlementRevision.status == "SETTLED",
-                )
-                .order_by(col(SettlementRevision.revision_no).desc())
-            )
-        ).first()
+        previous = await _standing(s, case_id, below=revision_no)
         earlier = SettlementInput.model_validate_json(previous.document) if previous else None
         key = f"{case_id}:settlement:{revision_no}"
         # before the appends: they are the transaction's last writes (store/events.py)
@@ -175,7 +165,20 @@ async def record_case_change(
         return event.id
 
 
+async def _standing(s: AsyncSession, case_id: str, below: int | None = None) -> SettlementRevision | None:
+    """The case's latest revision not cancelled (below revision `below`): what its `case_settled`
+    events sum to, since a cancel emits the reversal back to it."""
+    q = select(SettlementRevision).where(
+        SettlementRevision.case_id == case_id, SettlementRevision.status == "SETTLED"
+    )
+    if below is not None:
+        q = q.where(col(SettlementRevision.revision_no) < below)
+    return (await s.exec(q.order_by(col(SettlementRevision.revision_no).desc()))).first()
+
+
 async def cancel_revision(sessions: SessionFactory, case_id: str, token: str) -> bool:
+    """Cancel the revision; when it was the one standing, emit the `case_settled` that brings the
+    events' sum back to the revision now standing (or to nothing), in the same transaction."""
     async with transaction(sessions) as s:
         revision = (
             await s.exec(
@@ -186,9 +189,19 @@ async def cancel_revision(sessions: SessionFactory, case_id: str, token: str) ->
         ).first()
         if revision is None:
             return False
+        case = await s.get(ClaimCase, case_id)
+        assert case is not None
+        standing = await _standing(s, case_id)
         revision.status = "CANCELLED"
         s.add(revision)
-        await s.exec(update(ClaimCase).where(col(ClaimCase.id) == case_id).values(updated_at=utcnow()))
+        case.updated_at = utcnow()
+        s.add(case)
+        if standing is not None and standing.token == token:
+            after = await _standing(s, case_id, below=revision.revision_no)
+            cancelled = SettlementInput.model_validate_json(revision.document)
+            back_to = SettlementInput.model_validate_json(after.document) if after else None
+            payload = case_settled(case_ref(case), token, str(uuid.uuid4()), utcnow(), back_to, cancelled)
+            await append(s, case.tenant, f"{case_id}:cancel:{revision.revision_no}", payload)
         return True
 
 

@@ -11,7 +11,9 @@ numbered as Scalepoint's tests number them (`PartyReference`): 0 Scalepoint, 1 i
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 S, IC, C = "/parties/0", "/parties/1", "/parties/2"
@@ -231,3 +233,25 @@ def assert_scalepoint(event: dict[str, Any], step: Step, via_scalepoint: bool) -
         (float(p["total"]), p["payerParty"]["$ref"], p["payeeParty"]["$ref"]) for p in event["payments"]
     ) == sorted(payments)
     assert lines(event["obligations"], "obligationType") == sorted(obligations)
+
+
+def positions(docs: list[dict[str, Any]], kind: str) -> dict[tuple[str, str], Decimal]:
+    """What each party (by its stable id) is owed net in each currency by the `kind` lines of `docs`,
+    each line's direction taken from its parties: how a consumer sums `case_settled` events."""
+    owed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for doc in docs:
+        names = {p["$id"]: p.get("id", {}).get("value", p["name"]) for p in doc["parties"]}
+        for line in doc[kind]:
+            total = Decimal(str(line["total"]))
+            owed[(names[line["payeeParty"]["$ref"]], line["currencyCode"])] += total
+            owed[(names[line["payerParty"]["$ref"]], line["currencyCode"])] -= total
+    return {k: v for k, v in owed.items() if v}
+
+
+def assert_conserved(events: list[dict[str, Any]], latest: dict[str, Any] | None) -> None:
+    """Summing `events` gives `latest` (None: nothing stands): every line kind, every summary figure."""
+    for kind in ("expenses", "obligations", "payments"):
+        assert positions(events, kind) == positions([latest] if latest else [], kind), kind
+    for figure in ("manualReduction", "shareOfVat", "deductible", "depreciation"):
+        total = sum(Decimal(str(e["settlement"]["summary"].get(figure, 0))) for e in events)
+        assert total == Decimal(str(latest["summary"].get(figure, 0) if latest else 0)), figure

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from domain.settlement import CaseRef, SettlementInput, case_settled
 from tests.claims.sample import settlement, validate
-from tests.claims.scalepoint_cases import CASES, assert_scalepoint, revision
+from tests.claims.scalepoint_cases import CASES, assert_conserved, assert_scalepoint, revision
 
 CASE = CaseRef(uuid="0b7e8f2a-4c1d-4e3b-8a9f-5d6c7b8a9e01", token="c.1", number="CH1", tenant="demo")
 AT = datetime(2026, 12, 7, 12, tzinfo=UTC)
@@ -34,24 +32,6 @@ def emitted(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         events.append(case_settled(CASE, token, "corr", AT, doc, revisions[n - 1] if n else None))
         validate(events[-1])
     return events
-
-
-def positions(docs: list[dict[str, Any]], kind: str) -> dict[tuple[str, str], Decimal]:
-    """What each party (by its stable id) is owed net in each currency by the `kind` lines of `docs`,
-    each line's direction taken from its parties."""
-    owed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for doc in docs:
-        names = {p["$id"]: p.get("id", {}).get("value", p["name"]) for p in doc["parties"]}
-        for line in doc[kind]:
-            total = Decimal(str(line["total"]))
-            owed[(names[line["payeeParty"]["$ref"]], line["currencyCode"])] += total
-            owed[(names[line["payerParty"]["$ref"]], line["currencyCode"])] -= total
-    return {k: v for k, v in owed.items() if v}
-
-
-def assert_conserved(events: list[dict[str, Any]], latest: dict[str, Any]) -> None:
-    for kind in ("expenses", "obligations", "payments"):
-        assert positions(events, kind) == positions([latest], kind), kind
 
 
 @pytest.mark.parametrize("via_scalepoint", [False, True], ids=["externally", "through-scalepoint"])
