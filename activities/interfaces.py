@@ -7,7 +7,7 @@ them by registering a function with the same `@activity.defn(name=...)`.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from temporalio import activity
 
@@ -29,6 +29,7 @@ from domain.payment_flow import (
 )
 from domain.pool import BulkRequest, PoolDraw, PoolShortfall, PoolTake, TopUpInput, TopUpResult
 from domain.reconciliation import Comparison, MissingPayment, Statement
+from domain.sms import ResendReport
 
 # --- payment intent (store) ---
 
@@ -85,6 +86,10 @@ async def cancel_bill(intent_id: str, protocol: GatewayProtocol = GatewayProtoco
 
 @activity.defn(name="send_sms")
 async def send_sms(notice: SmsNotice) -> str: ...
+
+
+@activity.defn(name="resend_sms")
+async def resend_sms(now: datetime) -> ResendReport: ...
 
 
 # --- reconciliation ---

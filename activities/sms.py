@@ -1,6 +1,10 @@
-"""SMS activity: render the notice, keep it in the outbox, send it once to the SMS gateway."""
+"""SMS activities: render the notice, keep it in the outbox, send it once to the SMS gateway; and the
+resend sweep's step, which sends failed notices again once their backoff is over."""
 
 from __future__ import annotations
+
+from contextlib import suppress
+from datetime import datetime
 
 import httpx
 from sqlmodel import col, select
@@ -8,11 +12,15 @@ from temporalio import activity
 
 from domain.errors import NotFound
 from domain.payment_flow import SmsNotice
-from domain.sms import is_primary, render
+from domain.sms import PaidFacts, ResendReport, confirmed_transaction, is_primary, money_fields, render
 from payflow.settings import Settings
+from store import sms_outbox as outbox
 from store.db import SessionFactory, transaction
-from store.models import Location, Payment, PaymentDetail, Product, SmsMessage, utcnow
+from store.models import Location, Payment, PaymentDetail, PaymentReceipt, Product, SmsMessage, utcnow
 from store.payments import PaymentStore
+
+RESEND_BATCH = 50
+"""Notices one sweep step sends at most (one after the other, each within OUTBOUND_TIMEOUT_S)."""
 
 
 class SmsActivities:
@@ -30,6 +38,24 @@ class SmsActivities:
         message = await self._outbox_row(notice)
         if message.status == "sent":
             return message.status
+        await self._deliver(message, utcnow(), resend=False)
+        return "sent"
+
+    @activity.defn
+    async def resend_sms(self, now: datetime) -> ResendReport:
+        """The resend sweep's step: send the failed notices due at `now` (workflow time); each that
+        fails again waits longer."""
+        rows = await outbox.due(self._sessions, now, RESEND_BATCH)
+        report = ResendReport(due=len(rows))
+        for row in rows:
+            with suppress(httpx.HTTPError):
+                await self._deliver(row, now, resend=True)
+                report.sent += 1
+        return report
+
+    async def _deliver(self, message: SmsMessage, now: datetime, *, resend: bool) -> None:
+        """POST the notice under its key (the provider keeps one message per Idempotency-Key, so a
+        retried send is not a second SMS); a failure is kept on the row, then raised."""
         try:
             response = await self._http.post(
                 f"{self._settings.sms_url}/messages",
@@ -39,14 +65,14 @@ class SmsActivities:
             )
             response.raise_for_status()
         except httpx.HTTPError as err:
-            await self._mark(message.key, "failed", error=str(err) or type(err).__name__)
+            await outbox.mark_failed(
+                self._sessions, message.key, str(err) or type(err).__name__, now, resend=resend
+            )
             raise
-        await self._mark(message.key, "sent")
-        return "sent"
+        await outbox.mark_sent(self._sessions, message.key)
 
     async def _outbox_row(self, notice: SmsNotice) -> SmsMessage:
-        async with self._sessions() as s:
-            row = (await s.exec(select(SmsMessage).where(SmsMessage.key == notice.key))).first()
+        row = await outbox.by_key(self._sessions, notice.key)
         if row is not None:
             return row
         payment = await self._payments.by_id(notice.payment_id)
@@ -55,36 +81,47 @@ class SmsActivities:
         details = await self._payments.details(notice.payment_id)
         primary = is_primary(payment.language, self._settings.primary_languages)
         location = await self._location_name(details[0].product_code) if details else ""
+        paid = await self._paid(notice)
         row = SmsMessage(
             key=notice.key,
             payment_id=payment.id,
             kind=notice.kind.value,
             recipient=notice.recipient or payment.phone_number,
             language="primary" if primary else "secondary",
-            text=_text(notice, payment, details, primary, location),
+            text=_text(notice, payment, details, primary, location, paid),
         )
         async with transaction(self._sessions) as s:
             s.add(row)
         return row
+
+    async def _paid(self, notice: SmsNotice) -> PaidFacts | None:
+        """The payment a confirmation is for (None for other notices)."""
+        transaction = confirmed_transaction(notice.key)
+        if transaction is None:
+            return None
+        async with self._sessions() as s:
+            q = select(PaymentReceipt).where(
+                PaymentReceipt.payment_id == notice.payment_id, PaymentReceipt.transaction_id == transaction
+            )
+            receipt = (await s.exec(q)).first()
+        if receipt is None:
+            return None
+        paid_on = receipt.payment_date or receipt.received_date
+        return PaidFacts(receipt.amount, receipt.receipt_no or "", receipt.transaction_id, paid_on)
 
     async def _location_name(self, product_code: str) -> str:
         async with self._sessions() as s:
             q = select(Location.name).join(Product, col(Product.location_id) == col(Location.id))
             return (await s.exec(q.where(Product.code == product_code))).first() or ""
 
-    async def _mark(self, key: str, status: str, *, error: str | None = None) -> None:
-        async with transaction(self._sessions) as s:
-            row = (await s.exec(select(SmsMessage).where(SmsMessage.key == key))).one()
-            row.status = status
-            row.attempts += 1
-            row.error = error
-            if status == "sent":
-                row.sent_at = utcnow()
-            s.add(row)
-
 
 def _text(
-    notice: SmsNotice, payment: Payment, details: list[PaymentDetail], primary: bool, location: str
+    notice: SmsNotice,
+    payment: Payment,
+    details: list[PaymentDetail],
+    primary: bool,
+    location: str,
+    paid: PaidFacts | None,
 ) -> str:
     first = details[0] if details else None
     paid_on = payment.payment_date or payment.received_date
@@ -100,6 +137,7 @@ def _text(
         "payment_date": f"{paid_on:%d-%m-%Y}" if paid_on else "",
         "location": location,
         "today": f"{utcnow():%d-%m-%Y}",
-    } | notice.fields
+    }
+    fields |= money_fields(payment.amount_to_be_paid, payment.received_amount, paid) | notice.fields
     others = max(len(details) - 1, 0) if "line_no" not in notice.fields else 0
     return render(notice.kind, primary, others=others, **{k: v for k, v in fields.items() if k != "line_no"})

@@ -6,7 +6,10 @@ Texts follow openIMIS' ePayment templates; the secondary language is Swahili as 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
+
+from pydantic import BaseModel
 
 
 class SmsKind(StrEnum):
@@ -101,3 +104,28 @@ def render(kind: SmsKind, primary: bool, *, others: int = 0, **fields: object) -
     template = (_PRIMARY if primary else _SECONDARY)[kind]
     extra = _OTHERS[primary].format(n=others) if others else ""
     return template.format(others=extra, **fields)
+
+
+# --- the outbox's resend sweep ------------------------------------------------------------------
+
+RESEND_FIRST = timedelta(minutes=1)
+"""Longer than the sending workflow's own retries wait between attempts (SMS_RETRY, at most 1 min),
+so the sweep never takes a notice that workflow is still trying."""
+RESEND_MAX = timedelta(hours=1)
+FAILED_TOO_LONG = timedelta(days=1)
+"""A notice still unsent this long after it was queued is an operator's problem (`payflow check`)."""
+
+
+def resend_after(resends: int) -> timedelta:
+    """The wait before the sweep tries a failed notice again: 1 min, doubling per resend, at most 1 h."""
+    return min(RESEND_FIRST * 2 ** min(resends, 16), RESEND_MAX)
+
+
+class ResendInput(BaseModel):
+    every_s: float = 60.0
+    """How often the sweep looks for failed notices that are due."""
+
+
+class ResendReport(BaseModel):
+    due: int = 0
+    sent: int = 0

@@ -28,6 +28,7 @@ from store.invariants import (
     pool_findings,
     premium_findings,
     settlement_findings,
+    sms_findings,
 )
 from store.models import Payment
 from workflows.payment_intent import PaymentIntentWorkflow
@@ -82,7 +83,7 @@ async def check(
     settlements, revisions = await settlement_findings(sessions, tenant)
     deliveries, dispatched, pending = await delivery_findings(sessions, tenant)
     report.violations += premiums + settlements + deliveries + await duplicate_findings(sessions, tenant)
-    report.violations += await pool_findings(sessions, tenant)
+    report.violations += await pool_findings(sessions, tenant) + await sms_findings(sessions, tenant)
     statuses = _StatusCheck(client, concurrency, query_timeout_s) if client is not None else None
     payments = 0
     async for page in payment_pages(sessions, tenant):

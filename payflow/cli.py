@@ -175,13 +175,14 @@ def migrate() -> None:
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the custom search attributes and the reconciliation schedule, and the pool top-up
-    schedule when CN_MODE is pool (idempotent)."""
+    """Register the custom search attributes, the reconciliation schedule and the SMS resend sweep,
+    and the pool top-up schedule when CN_MODE is pool (idempotent)."""
     from domain.intent import CNMode
     from payflow.temporal import (
         connect,
         ensure_pool_schedule,
         ensure_reconciliation_schedule,
+        ensure_sms_resend,
         register_search_attributes,
     )
     from payflow.temporal_access import TemporalConnectError
@@ -193,6 +194,8 @@ def temporal_setup() -> None:
         if settings.cn_mode is CNMode.POOL:
             pooled = await ensure_pool_schedule(client, settings)
             console.print("pool top-up schedule " + ("created" if pooled else "updated"))
+        resending = await ensure_sms_resend(client, settings)
+        console.print("SMS resend sweep " + ("started" if resending else "already running"))
         return added, await ensure_reconciliation_schedule(client, settings)
 
     try:

@@ -34,7 +34,13 @@ from payflow import children, dev_gepg
 from payflow.codec import ensure_key_file
 from payflow.servers import PortBusy, port_free, serve
 from payflow.settings import Settings
-from payflow.temporal import connect, dev_server_flags, ensure_pool_schedule, ensure_reconciliation_schedule
+from payflow.temporal import (
+    connect,
+    dev_server_flags,
+    ensure_pool_schedule,
+    ensure_reconciliation_schedule,
+    ensure_sms_resend,
+)
 from simulators import gateway, receiver, sms
 from store.clients import ClientStore
 from store.db import make_engine, migrate, session_factory
@@ -220,6 +226,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protoco
     try:
         client = await connect_when_ready(settings, temporal)
         await ensure_reconciliation_schedule(client, settings)
+        await ensure_sms_resend(client, settings)
         if settings.cn_mode is CNMode.POOL:  # stocks the pool at once, then every POOL_CHECK_S
             await ensure_pool_schedule(client, settings)
         gw = clients["demo-gateway"]

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     api_url: str = "http://127.0.0.1:8000"
     gateway_url: str = "http://127.0.0.1:8100"
     sms_url: str = "http://127.0.0.1:8200"
+    sms_resend_s: float = 60.0
+    """How often the resend sweep looks for failed SMS notices whose backoff is over."""
     outbound_timeout_s: float = 10.0
 
     cn_mode: CNMode = CNMode.GATEWAY

@@ -23,10 +23,12 @@ from temporalio.client import (
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.reconciliation import ReconciliationInput
+from domain.sms import ResendInput
 from payflow.codec import EncryptionCodec, KeyRing
 from payflow.settings import Settings
 from payflow.temporal_access import TemporalConnectError, connect_options, explain
@@ -35,6 +37,7 @@ from workflows.claim import ClaimWorkflow
 from workflows.payment_intent import PaymentIntentWorkflow
 from workflows.pool_topup import PoolTopUpWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.sms_resend import SmsResendWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 WORKFLOWS: Sequence[type] = (
@@ -43,9 +46,11 @@ WORKFLOWS: Sequence[type] = (
     ClaimWorkflow,
     WebhookDeliveryWorkflow,
     PoolTopUpWorkflow,
+    SmsResendWorkflow,
 )
 RECONCILIATION_SCHEDULE = "payflow-reconciliation"
 POOL_SCHEDULE = "payflow-pool-topup"
+SMS_RESEND_ID = "sms-resend"
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -137,6 +142,20 @@ async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> 
             ),
         )
     except ScheduleAlreadyRunningError:
+        return False
+    return True
+
+
+async def ensure_sms_resend(client: Client, settings: Settings) -> bool:
+    """The SMS resend sweep (one workflow that runs for good, continuing as new); False when it runs."""
+    try:
+        await client.start_workflow(
+            SmsResendWorkflow.run,
+            ResendInput(every_s=settings.sms_resend_s),
+            id=SMS_RESEND_ID,
+            task_queue=settings.task_queue,
+        )
+    except WorkflowAlreadyStartedError:
         return False
     return True
 

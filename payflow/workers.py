@@ -107,6 +107,7 @@ async def worker(
                     gateway.cancel_bill,
                     gateway.post_bill,
                     sms.send_sms,
+                    sms.resend_sms,
                     reconciliation.fetch_statement,
                     reconciliation.compare_statement,
                     reconciliation.reconcile_statement,

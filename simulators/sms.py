@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,8 @@ class Behaviour(BaseModel):
 class SmsState:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_next: int = 0
+    accepted: Counter[str] = field(default_factory=Counter)
+    """Sends answered 202, per Idempotency-Key: a real provider may not deduplicate as `messages` does."""
 
 
 def create_app() -> FastAPI:
@@ -40,6 +43,7 @@ def create_app() -> FastAPI:
             state.fail_next -= 1
             response.status_code = 503
             return {"error": "temporarily unavailable"}
+        state.accepted[idempotency_key] += 1
         if idempotency_key not in state.messages:
             state.messages[idempotency_key] = {
                 "id": len(state.messages) + 1,

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, true
 from sqlmodel import col, select
 
+from domain.sms import FAILED_TOO_LONG
 from domain.status import PaymentStatus
 from domain.webhooks import matches
 from store.db import SessionFactory
@@ -33,6 +34,7 @@ from store.models import (
     SettlementRevision,
     SmsMessage,
     WebhookEndpoint,
+    utcnow,
 )
 
 MATCHED = int(PaymentStatus.MATCHED)
@@ -400,4 +402,31 @@ async def pool_findings(sessions: SessionFactory, tenant: str | None) -> list[Fi
             {"value": number, "payments": [payment, pooled]},
         )
         for number, pooled, payment in rows
+    ]
+
+
+async def sms_findings(sessions: SessionFactory, tenant: str | None) -> list[Finding]:
+    """SMS notices still unsent a day after they were queued: the resend sweep is not running, or the
+    provider refuses them (a payer waiting for a control number cannot pay)."""
+    q = (
+        select(SmsMessage)
+        .join(Payment, col(Payment.id) == col(SmsMessage.payment_id), isouter=True)
+        .where(
+            SmsMessage.status != "sent",
+            col(SmsMessage.created_at) <= utcnow() - FAILED_TOO_LONG,
+            _of_tenant(Payment.tenant, tenant),
+        )
+    )
+    async with sessions() as s:
+        rows = (await s.exec(q.order_by(col(SmsMessage.id)))).all()
+    return [
+        Finding(
+            "sms",
+            f"SMS {row.key}",
+            f"{row.status} since {row.created_at:%Y-%m-%d %H:%M} UTC after {row.attempts} attempts"
+            + (f", next at {row.next_attempt_at:%Y-%m-%d %H:%M}" if row.next_attempt_at else "")
+            + (f": {row.error[:200]}" if row.error else ""),
+            {"key": row.key, "payment": row.payment_id},
+        )
+        for row in rows
     ]

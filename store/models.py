@@ -242,6 +242,10 @@ class SmsMessage(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    resends: int = 0
+    """Attempts of the resend sweep (the backoff grows with them)."""
+    next_attempt_at: datetime | None = Field(default=None, index=True)
+    """When the sweep may try a failed notice again; None while it is not failed."""
 
 
 class OAuthClient(SQLModel, table=True):

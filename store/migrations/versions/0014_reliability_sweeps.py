@@ -1,4 +1,4 @@
-"""reliability: whole delivery-attempt outcomes
+"""reliability: whole delivery-attempt outcomes, SMS resend sweep
 
 Revision ID: 0014
 Revises: 0013
@@ -6,6 +6,7 @@ Create Date: 2026-12-07 02:50:00
 
 Issue 19 item 10: a delivery attempt keeps its outcome (`result`) and the receiver's Retry-After, so
 a retried attempt answers as its first run did. Null on rows logged before (read from the status).
+Issue 19 item 7: a failed SMS keeps when the resend sweep may try it again, and how often it did.
 """
 
 import sqlalchemy as sa
@@ -22,9 +23,17 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveryattempt", schema=None) as batch_op:
         batch_op.add_column(sa.Column("result", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
         batch_op.add_column(sa.Column("retry_after", sa.Float(), nullable=True))
+    with op.batch_alter_table("smsmessage", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("resends", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("next_attempt_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_smsmessage_next_attempt_at"), ["next_attempt_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("smsmessage", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_smsmessage_next_attempt_at"))
+        batch_op.drop_column("next_attempt_at")
+        batch_op.drop_column("resends")
     with op.batch_alter_table("deliveryattempt", schema=None) as batch_op:
         batch_op.drop_column("retry_after")
         batch_op.drop_column("result")
