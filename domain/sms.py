@@ -6,10 +6,14 @@ Texts follow openIMIS' ePayment templates; the secondary language is Swahili as 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel
+
+from domain.money import remaining
 
 
 class SmsKind(StrEnum):
@@ -104,6 +108,37 @@ def render(kind: SmsKind, primary: bool, *, others: int = 0, **fields: object) -
     template = (_PRIMARY if primary else _SECONDARY)[kind]
     extra = _OTHERS[primary].format(n=others) if others else ""
     return template.format(others=extra, **fields)
+
+
+@dataclass(frozen=True)
+class PaidFacts:
+    """One payment the gateway reported, as its confirmation states it."""
+
+    amount: Decimal
+    receipt_no: str
+    transaction: str
+    paid_on: date | None
+
+
+def confirmed_transaction(key: str) -> str | None:
+    """The transaction a payment confirmation is for: its key is `<intent id>:<kind>:<transaction id>`."""
+    parts = key.split(":", 2)
+    return parts[2] if len(parts) == 3 and parts[1] == SmsKind.PAYMENT_CONFIRMATION else None
+
+
+def money_fields(to_be_paid: Decimal, received_total: Decimal, paid: PaidFacts | None) -> dict[str, str]:
+    """What a notice says about money: the bill's amount is what is left to pay (a reminder after a
+    partial payment asks for the rest), and a confirmation states its own payment, never the running
+    total nor the latest receipt."""
+    fields = {"amount": f"{remaining(to_be_paid, received_total):,.2f}"}
+    if paid is not None:
+        fields |= {
+            "paid_amount": f"{paid.amount:,.2f}",
+            "receipt": paid.receipt_no,
+            "transaction": paid.transaction,
+            "payment_date": f"{paid.paid_on:%d-%m-%Y}" if paid.paid_on else "",
+        }
+    return fields
 
 
 # --- the outbox's resend sweep ------------------------------------------------------------------
