@@ -22,7 +22,7 @@ from fastapi.security import OAuth2, SecurityScopes
 from api.errors import ApiError
 from api.signing_keys import SigningKeys
 from payflow.settings import Settings
-from store.clients import SCOPES
+from store.clients import OPERATOR_SCOPES, SCOPES
 
 VERIFIED_TOKENS = 4096
 """Verified tokens kept per process: a few hundred bytes each; the least recently used goes first."""
@@ -97,7 +97,9 @@ class TokenService:
 
 oauth2 = OAuth2(
     flows=OAuthFlows(
-        clientCredentials=OAuthFlowClientCredentials(tokenUrl="/connect/token", scopes={s: s for s in SCOPES})
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl="/connect/token", scopes={s: s for s in (*SCOPES, *OPERATOR_SCOPES)}
+        )
     ),
     auto_error=False,
 )

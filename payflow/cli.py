@@ -295,15 +295,24 @@ def _clients():  # type: ignore[no-untyped-def]
 
 @clients_app.command("create")
 def clients_create(
-    tenant: Annotated[str, typer.Option(help="the tenant whose data the client may see")],
     scope: Annotated[list[str], typer.Option(help="repeat for each scope")],
+    tenant: Annotated[str, typer.Option(help="the tenant whose data the client may see")] = "",
+    operator: Annotated[
+        bool, typer.Option(help="an operator client (operator scopes only, no tenant), instead of --tenant")
+    ] = False,
     name: str = "",
     client_id: Annotated[str | None, typer.Option(help="defaults to a generated id")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a client; its secret is shown once and stored only as a hash."""
+    from store.clients import OPERATOR
+
+    if operator == bool(tenant):
+        fail("give either --tenant or --operator")
     try:
-        issued = asyncio.run(_clients().create(tenant, scope, name=name, client_id=client_id))
+        issued = asyncio.run(
+            _clients().create(OPERATOR if operator else tenant, scope, name=name, client_id=client_id)
+        )
     except ValueError as exc:
         fail(str(exc))
     data = {

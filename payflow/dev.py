@@ -42,7 +42,7 @@ from payflow.temporal import (
     ensure_sms_resend,
 )
 from simulators import gateway, receiver, sms
-from store.clients import ClientStore
+from store.clients import OPERATOR, OPERATOR_SCOPES, ClientStore
 from store.db import make_engine, migrate, session_factory
 from store.registry_import import RegistryFile, import_registry
 from store.webhooks import WebhookStore, generate_secret
@@ -54,6 +54,7 @@ DEMO_CLIENTS: dict[str, list[str]] = {
     "demo-gateway": ["gateway"],
     "demo-support": ["support", "payments:read"],
     "demo-claims": ["platform-case:write", "platform-case:read", "events"],
+    "demo-operator": [*OPERATOR_SCOPES],  # decodes payloads (CLI `--codec-auth`): an operator client
 }
 console = Console()
 
@@ -137,7 +138,8 @@ async def demo_clients(settings: Settings, known: dict[str, Any]) -> dict[str, A
         if previous and await store.get(client_id):
             clients[client_id] = previous
             continue
-        issued = await store.create(DEMO_TENANT, scopes, name=client_id, client_id=client_id)
+        tenant = OPERATOR if set(scopes) <= set(OPERATOR_SCOPES) else DEMO_TENANT
+        issued = await store.create(tenant, scopes, name=client_id, client_id=client_id)
         clients[client_id] = {
             "client_id": issued.client_id,
             "client_secret": issued.client_secret,

@@ -27,6 +27,12 @@ SCOPES = (
     "gateway",
     "support",
 )
+"""Tenant scopes: what a tenant's client may do with its own tenant's data."""
+OPERATOR_SCOPES = ("operator:codec",)
+"""Operator scopes: what reaches across tenants (`operator:codec` decodes and encodes any tenant's
+workflow payloads). Only operator clients hold them, and they hold nothing else."""
+OPERATOR = "*"
+"""The tenant of operator clients (and of their tokens): every tenant, and so no tenant's data."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,19 @@ class ClientStore:
     async def create(
         self, tenant: str, scopes: list[str], *, name: str = "", client_id: str | None = None
     ) -> IssuedClient:
-        unknown = sorted(set(scopes) - set(SCOPES))
+        unknown = sorted(set(scopes) - set(SCOPES) - set(OPERATOR_SCOPES))
         if unknown:
-            raise ValueError(f"unknown scope(s): {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+            known = ", ".join((*SCOPES, *OPERATOR_SCOPES))
+            raise ValueError(f"unknown scope(s): {', '.join(unknown)}; known: {known}")
         if not tenant:
             raise ValueError("a client needs a tenant")
+        if tenant == OPERATOR and set(scopes) - set(OPERATOR_SCOPES):
+            raise ValueError("an operator client holds operator scopes only, no tenant scope")
+        if tenant != OPERATOR and set(scopes) & set(OPERATOR_SCOPES):
+            raise ValueError(
+                f"{', '.join(sorted(set(scopes) & set(OPERATOR_SCOPES)))}: an operator scope, which no "
+                "tenant client holds; create an operator client for it (`payflow clients create --operator`)"
+            )
         client_id = client_id or f"cli_{secrets.token_hex(8)}"
         secret = new_secret()
         async with transaction(self._sessions) as s:

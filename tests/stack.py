@@ -27,7 +27,7 @@ from simulators import gateway, sms
 from simulators import gepg as gepg_simulator
 from simulators.gateway import GatewayState
 from simulators.sms import SmsState
-from store.clients import ClientStore, IssuedClient
+from store.clients import OPERATOR, OPERATOR_SCOPES, ClientStore, IssuedClient
 from store.db import SessionFactory, make_engine, migrate, session_factory
 from store.registry_import import RegistryFile, import_registry
 
@@ -41,6 +41,7 @@ CLIENTS = {
     "claims-other": ("other-tenant", ["platform-case:write", "platform-case:read", "events"]),
     "support": ("demo", ["support"]),
     "support-other": ("other-tenant", ["support"]),
+    "operator": (OPERATOR, [*OPERATOR_SCOPES]),
 }
 
 

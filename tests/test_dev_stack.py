@@ -235,8 +235,8 @@ async def test_payflow_demo_drives_both_flows(tmp_path: Path) -> None:
         validate(next(b["data"] for b in bodies if b["type"] == "case_settled"))  # made by `payflow dev`
         await assert_metrics_and_logs(manifest)
         async with httpx.AsyncClient(base_url=manifest["api"]) as http:
-            support = (await _token(http, manifest, "demo-support"))["Authorization"].split()[1]
-        await assert_personal_data_only_through_codec(manifest, support)
+            operator = (await _token(http, manifest, "demo-operator"))["Authorization"].split()[1]
+        await assert_personal_data_only_through_codec(manifest, operator)
 
         stack_env = {
             "PAYFLOW_DATABASE_URL": manifest["database"],

@@ -2,7 +2,8 @@
 
 `POST /codec/decode` and `/codec/encode` take and answer `{"payloads": [{"metadata": {k: base64},
 "data": base64}]}`. Temporal stores only ciphertext; these routes show it in clear to operators with
-the `support` scope (`temporal workflow show --codec-endpoint …/codec --codec-auth "Bearer …"`).
+the `operator:codec` scope (`temporal workflow show --codec-endpoint …/codec --codec-auth "Bearer …"`):
+an operator scope, since a payload may be any tenant's, which no tenant client can hold.
 Browsers reach them from the UI's origins only (CORS on /codec/* alone). The dev UI has no OIDC and so
 no token: with DEV_CODEC_OPEN_TO_UI (set by `payflow dev` only, refused unless the API's own URL is
 a loopback one) a request from loopback carrying one of the UI's origins needs none.
@@ -29,6 +30,7 @@ from payflow.codec import CodecKeyError, EncryptionCodec
 from payflow.settings import Settings
 
 router = APIRouter(prefix="/codec", tags=["codec"])
+CODEC_SCOPES = ["operator:codec"]
 PREFIX = "/codec/"
 
 
@@ -91,7 +93,7 @@ async def codec_caller(
     authorization: str | None = Depends(oauth2),
     service: TokenService = Depends(tokens),
 ) -> Principal | None:
-    """The `support` principal; none for the dev UI (see the module docstring)."""
+    """The operator's principal; none for the dev UI (see the module docstring)."""
     settings: Settings = request.app.state.settings
     if (
         settings.dev_codec_open_to_ui
@@ -120,7 +122,7 @@ def _codec(request: Request) -> EncryptionCodec:
 
 @router.post("/decode", response_model=WirePayloads)
 async def decode(
-    request: Request, body: WirePayloads, _: Principal | None = Security(codec_caller, scopes=["support"])
+    request: Request, body: WirePayloads, _: Principal | None = Security(codec_caller, scopes=CODEC_SCOPES)
 ) -> WirePayloads:
     """Payloads as stored by Temporal → in clear (payloads this codec did not encrypt pass unchanged)."""
     return await _apply(body, _codec(request).decode)
@@ -128,7 +130,7 @@ async def decode(
 
 @router.post("/encode", response_model=WirePayloads)
 async def encode(
-    request: Request, body: WirePayloads, _: Principal | None = Security(codec_caller, scopes=["support"])
+    request: Request, body: WirePayloads, _: Principal | None = Security(codec_caller, scopes=CODEC_SCOPES)
 ) -> WirePayloads:
     """Payloads in clear → encrypted with the newest key (what the UI sends, e.g. a signal's input)."""
     return await _apply(body, _codec(request).encode)

@@ -40,6 +40,9 @@ PUBLIC = {
     ("GET", "/.well-known/jwks.json"): "public keys, published for verifiers",
     ("GET", "/healthz"): "liveness probe, answers no data",
     ("GET", "/metrics"): "Prometheus scrapes without a token; routes, statuses, timings: no tenant data",
+    ("GET", "/docs"): "Swagger UI page (api/docs.py): the public OpenAPI document, no data",
+    ("GET", "/docs/oauth2-redirect"): "Swagger UI's OAuth redirect page, no data",
+    ("GET", "/redoc"): "ReDoc page (api/docs.py): the public OpenAPI document, no data",
 }
 BODIES = {
     "/v1/cases/{case_id}/settlements": settlement(),

@@ -38,12 +38,12 @@ async def test_codec_endpoints_need_support_and_answer_the_ui_origin(make_stack:
         body = {"payloads": [_wire(plain)]}
         assert (await stack.http.post("/codec/encode", json=body)).status_code == 401
         assert (await stack.post("/codec/encode", "eo", json=body)).status_code == 403
-        encoded = await stack.post("/codec/encode", "support", json=body)
+        encoded = await stack.post("/codec/encode", "operator", json=body)
         [sealed] = encoded.json()["payloads"]
         assert base64.b64decode(sealed["metadata"]["encoding"]) == b"binary/encrypted"
-        decoded = await stack.post("/codec/decode", "support", json=encoded.json())
+        decoded = await stack.post("/codec/decode", "operator", json=encoded.json())
         assert decoded.json() == body
-        bad = await stack.post("/codec/decode", "support", json={"payloads": [{"data": "%%"}]})
+        bad = await stack.post("/codec/decode", "operator", json={"payloads": [{"data": "%%"}]})
         assert bad.status_code == 400 and bad.json()["code"] == "invalid_payload"
         preflight = await stack.http.options(
             "/codec/decode",

@@ -99,7 +99,7 @@ async def test_deeply_nested_json_is_a_4xx(make_stack: StackFactory) -> None:
 async def test_a_body_within_the_limit_still_works(make_stack: StackFactory) -> None:
     async with make_stack(with_worker=False) as stack:
         payloads = {"payloads": [{"metadata": {"encoding": "YmluYXJ5L3BsYWlu"}, "data": "eA=="}] * 10}
-        r = await stack.post("/codec/decode", as_="support", json=payloads)
+        r = await stack.post("/codec/decode", as_="operator", json=payloads)
         assert r.status_code == 200, r.text
         chunked = stack.http.stream(
             "POST",
@@ -135,5 +135,5 @@ async def test_request_lists_are_bounded_and_documented(make_stack: StackFactory
         r = await stack.post("/api/GetControlNumber", json=intent(policies=[policy] * 51))
         assert r.status_code == 400 and r.json()["error_occured"] is True, r.text
         wire = {"metadata": {f"k{i}": "eA==" for i in range(51)}, "data": "eA=="}
-        r = await stack.post("/codec/decode", as_="support", json={"payloads": [wire]})
+        r = await stack.post("/codec/decode", as_="operator", json={"payloads": [wire]})
         assert r.status_code == 422, r.text
