@@ -265,6 +265,12 @@ class NewSettlement(SettlementInput):
     payments: list[NewPayment] = []  # type: ignore[assignment]
 
 
+def same_settlement(stored: str, doc: SettlementInput) -> bool:
+    """Whether `doc` is the settlement stored (as JSON) under an Idempotency-Key: only then may the key
+    answer with that revision; the same key with another body is a client error, not a retry."""
+    return SettlementInput.model_validate_json(stored).model_dump(mode="json") == doc.model_dump(mode="json")
+
+
 def _refs(doc: SettlementInput) -> Iterable[Ref]:
     for item in (*doc.expenses, *doc.obligations, *doc.payments):
         yield item.payerParty

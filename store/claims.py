@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.claim_flow import SettlementRecorded
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
 from domain.settlement import (
     CaseRef,
     ChangedBy,
@@ -18,6 +18,7 @@ from domain.settlement import (
     case_created,
     case_settled,
     claim_updated,
+    same_settlement,
 )
 from store.db import SessionFactory, transaction
 from store.events import append
@@ -70,7 +71,9 @@ async def record_settlement(
     """Revision `revision_no` with a fresh unguessable token, its `case_settled` event (a delta after
     an earlier revision) and, when it closes the case, `claim_updated`; all or nothing, once. A repeated
     `idempotency_key` answers the revision it first made, whatever run of the workflow asks."""
-    if idempotency_key is not None and (first := await settled_with_key(sessions, case_id, idempotency_key)):
+    if idempotency_key is not None and (
+        first := await settled_with_key(sessions, case_id, idempotency_key, doc=doc)
+    ):
         return first.revision_token, first.event_ids
     async with transaction(sessions) as s:
         case = await s.get(ClaimCase, case_id)
@@ -114,10 +117,14 @@ async def record_settlement(
 
 
 async def settled_with_key(
-    sessions: SessionFactory, case_id: str, key: str, tenant: str | None = None
+    sessions: SessionFactory,
+    case_id: str,
+    key: str,
+    tenant: str | None = None,
+    doc: SettlementInput | None = None,
 ) -> SettlementRecorded | None:
     """What the settlement made with this idempotency key answered: its revision and its events
-    (only a revision of `tenant`'s, when given)."""
+    (only a revision of `tenant`'s, when given). Conflict when `doc` is not what that key settled."""
     async with sessions() as s:
         q = select(SettlementRevision).where(
             SettlementRevision.case_id == case_id, SettlementRevision.idempotency_key == key
@@ -127,6 +134,10 @@ async def settled_with_key(
         revision = (await s.exec(q)).first()
         if revision is None:
             return None
+        if doc is not None and not same_settlement(revision.document, doc):
+            raise Conflict(
+                f"Idempotency-Key {key!r} settled another settlement (revision {revision.revision_no})"
+            )
         prefix = f"{case_id}:settlement:{revision.revision_no}"
         events = await s.exec(
             select(Event.id)

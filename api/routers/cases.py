@@ -26,6 +26,7 @@ from domain.claim_flow import (
     RevisionInfo,
     SettlementRecorded,
 )
+from domain.errors import Conflict
 from domain.settlement import CaseRef, ChangedBy, NewSettlement, TerminationReason
 from store import claims
 from workflows.claim import ClaimWorkflow, case_workflow_id
@@ -163,10 +164,16 @@ async def settle_case(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SettlementRecorded:
     """Settle: a new revision with its token and the `case_settled` event (a delta after a reopen).
-    Send an Idempotency-Key: a retry with the same key returns the same revision, at any later time."""
+    Send an Idempotency-Key: a retry with the same key and body returns the same revision, at any later
+    time; the key with another body is refused (422 `idempotency_key_reused`)."""
     if idempotency_key:
         key = f"settle-{idempotency_key}"
-        first = await claims.settled_with_key(request.app.state.sessions, str(case_id), key, principal.tenant)
+        try:
+            first = await claims.settled_with_key(
+                request.app.state.sessions, str(case_id), key, principal.tenant, body
+            )
+        except Conflict as err:
+            raise ApiError(422, "idempotency_key_reused", f"{err}; send a new key.") from err
         if first is not None:
             return first
     result: SettlementRecorded = await _update(

@@ -15,9 +15,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from domain.errors import Conflict
 from domain.settlement import CaseRef, ChangedBy, SettlementInput
 from store import claims
 from store.db import SessionFactory, make_engine, session_factory
@@ -153,3 +155,15 @@ async def test_payee_conservation(db_url: str, steps: list[tuple[str, Any]]) -> 
             if standing:
                 await case.cancel(standing[arg % len(standing)])
         assert_conserved(await case.settled_events(), case.latest())
+
+
+async def test_the_store_refuses_a_settlement_key_reused_with_another_body(db_url: str) -> None:
+    """Item 16 at the store (the activity's path): the key's first revision answered any body."""
+    case = await Case(session_factory(make_engine(db_url))).open()
+    first = SettlementInput.model_validate(settlement())
+    token, _ = await claims.record_settlement(case.sessions, case.id, 1, first, "c", AT, BY, "settle-k")
+    again = await claims.record_settlement(case.sessions, case.id, 2, first, "c", AT, BY, "settle-k")
+    assert again[0] == token  # a retry of the same settlement
+    other = SettlementInput.model_validate(settlement(compensation=9000))
+    with pytest.raises(Conflict):
+        await claims.record_settlement(case.sessions, case.id, 2, other, "c", AT, BY, "settle-k")

@@ -259,3 +259,23 @@ async def test_scalepoint_sample_settles_as_sent_and_what_its_schema_forbids_is_
 
         revision = await stack.get(f"/v1/settlements/{r.json()['revision_token']}", as_="claims")
         assert revision.status_code == 200 and revision.json()["settlementDetails"]["deductible"] == 1000
+
+
+async def test_an_idempotency_key_reused_for_another_settlement_is_refused(make_stack: StackFactory) -> None:
+    """Item 16: a key reused on a later revision with another body answered the old revision (even a
+    cancelled one) and lost the re-settlement; now a 422 problem+json, and a true retry still answers."""
+    async with make_stack(events_hold_s=1) as stack:
+        case = await new_case(stack)
+        path = f"/v1/cases/{case['id']}/settlements"
+        key = {"Idempotency-Key": "settle-4711-a"}
+        first = await stack.post(path, as_="claims", json=settlement(), headers=key)
+        assert first.status_code == 201, first.text
+        await stack.post(f"{path}/{first.json()['revision_token']}/cancel", as_="claims")
+        await stack.post(f"/v1/cases/{case['id']}/reopen", as_="claims", json=HANDLER)
+        r = await stack.post(path, as_="claims", json=settlement(compensation=9000), headers=key)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+        assert r.json()["code"] == "idempotency_key_reused"
+        again = await stack.post(path, as_="claims", json=settlement(), headers=key)
+        assert again.status_code == 201 and again.json() == first.json()
+        r = await stack.post(path, as_="claims", json=settlement(compensation=9000))
+        assert r.status_code == 201 and r.json()["revision_no"] == 2
