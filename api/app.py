@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import docs, errors
+from api import docs, errors, gepg_callbacks
 from api.admission import Admission
 from api.auth import TokenService
 from api.body_limit import BodyLimit
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     codec.install(app, settings, api_codec(settings))
     app.include_router(metrics_router)
     app.include_router(token.router)
+    app.include_router(gepg_callbacks.router)  # before openimis: GePG's XML on the same paths
     app.include_router(openimis.router)
     app.include_router(openimis_payments.router)
     app.include_router(officer_numbers.router)

@@ -166,7 +166,7 @@ def signing_key(path: Path) -> Path:
 def dev_settings(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protocol: str = "json") -> Settings:
     """Keys made once under `data_dir` (kept across restarts, none inherited from the environment);
     the dev UI (no OIDC, so no token) may use the codec endpoint from loopback."""
-    gepg = dev_gepg.settings(data_dir) if gateway_protocol == "gepg" else {}
+    gepg = dev_gepg.settings(data_dir, DEMO_TENANT) if gateway_protocol == "gepg" else {}
     return Settings(
         **gepg,
         database_url=f"sqlite+aiosqlite:///{data_dir / 'payflow.db'}",
@@ -239,7 +239,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protoco
             await stack.enter_async_context(serve(sms.create_app(), ports.sms))
             await stack.enter_async_context(serve(receiver_app, ports.receiver))
             gateway_app = (
-                dev_gepg.simulator(data_dir, credentials)
+                dev_gepg.simulator(data_dir, settings.api_url)
                 if gateway_protocol == "gepg"
                 else gateway.create_app(credentials)
             )

@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from gepg.keygen import write_pkcs12
 from gepg.signing import signer_from_pkcs12, verifier_from_certificate
 from simulators import gepg
-from simulators.gateway import ApiCredentials
 
 PAYFLOW_P12, SIMULATOR_P12 = "gepg-payflow.p12", "gepg-simulator.p12"
 
@@ -30,8 +29,9 @@ def password(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def settings(data_dir: Path) -> dict[str, Any]:
-    """The API's and the worker's GePG settings (passed to the children as PAYFLOW_* variables)."""
+def settings(data_dir: Path, tenant: str) -> dict[str, Any]:
+    """The API's and the worker's GePG settings (passed to the children as PAYFLOW_* variables):
+    the simulator's certificate and the default SpCode map to `tenant`."""
     secret = password(data_dir)
     write_pkcs12(data_dir / PAYFLOW_P12, "payflow", secret)
     return {
@@ -39,11 +39,12 @@ def settings(data_dir: Path) -> dict[str, Any]:
         "gepg_key_path": data_dir / PAYFLOW_P12,
         "gepg_key_password": secret,
         "gepg_certificate_path": write_pkcs12(data_dir / SIMULATOR_P12, "gepg-simulator", secret),
+        "gepg_tenant": tenant,
     }
 
 
-def simulator(data_dir: Path, credentials: ApiCredentials) -> FastAPI:
+def simulator(data_dir: Path, api_url: str) -> FastAPI:
     secret = password(data_dir)
     payflow_certificate = write_pkcs12(data_dir / PAYFLOW_P12, "payflow", secret)
     signer = signer_from_pkcs12(data_dir / SIMULATOR_P12, secret)
-    return gepg.create_app(credentials, signer, verifier_from_certificate(payflow_certificate))
+    return gepg.create_app(api_url, signer, verifier_from_certificate(payflow_certificate))

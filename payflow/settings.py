@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     gepg_key_password: str = ""
     gepg_certificate_path: Path | None = None
     """GePG's public certificate (PEM or DER) that verifies its messages; required in gepg mode."""
+    gepg_tenant: str = ""
+    """The tenant GePG's callbacks act for: a message signed by the certificate above, for our SpCode,
+    is this tenant's (GePG sends no token); the API takes GePG's XML only once it is set."""
     cn_length: int = 12
     """Total length of an internally generated control number, check digits included."""
     cn_wait_s: float = 5.0

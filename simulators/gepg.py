@@ -21,7 +21,7 @@ from gepg import codes, messages
 from gepg.signing import Signer, Verifier
 from gepg.xml import Envelope, MessageError, SignatureError, verified
 from simulators import gateway
-from simulators.gateway import ApiCredentials, Bill, Operations, Outbound
+from simulators.gateway import Bill, Operations, Outbound
 
 SP_CODE = "SP001"
 
@@ -62,9 +62,12 @@ class GepgWire:
         return Outbound(gateway.payment_data(record), content)
 
 
-def create_app(credentials: ApiCredentials | None, signer: Signer, payflow: Verifier) -> FastAPI:
-    app = gateway.create_app(credentials, GepgWire(signer), title="GePG")  # type: ignore[arg-type]
+def create_app(api_url: str, signer: Signer, payflow: Verifier) -> FastAPI:
+    """GePG calling payflow's API at `api_url` back without a token, as GePG does: its signature is
+    what payflow checks."""
+    app = gateway.create_app(None, GepgWire(signer), title="GePG")  # type: ignore[arg-type]
     state = app.state.sim
+    state.api_url = api_url
     ops: Operations = app.state.operations
 
     def reply(tag: str, code: str, field_name: str = "TrxStsCode") -> Response:

@@ -119,13 +119,14 @@ class StackFactory:
             "gepg_key_path": folder / "payflow-gepg.p12",
             "gepg_key_password": GEPG_PASSWORD,
             "gepg_certificate_path": folder / "gepg-simulator.crt",
+            "gepg_tenant": "demo",
         }
 
-    def gepg_simulator(self, creds: gateway.ApiCredentials) -> FastAPI:
+    def gepg_simulator(self, api_url: str) -> FastAPI:
         folder = self.signing_key.parent
         payflow_cert = write_pkcs12(folder / "payflow-gepg.p12", "payflow", GEPG_PASSWORD)
         signer = signer_from_pkcs12(folder / "gepg-simulator.p12", GEPG_PASSWORD)
-        return gepg_simulator.create_app(creds, signer, verifier_from_certificate(payflow_cert))
+        return gepg_simulator.create_app(api_url, signer, verifier_from_certificate(payflow_cert))
 
     @asynccontextmanager
     async def __call__(
@@ -163,7 +164,7 @@ class StackFactory:
             clients["gateway"].client_secret,
         )
         sms_app = sms.create_app()
-        gw_app = self.gepg_simulator(creds) if gepg else gateway.create_app(creds)
+        gw_app = self.gepg_simulator(settings.api_url) if gepg else gateway.create_app(creds)
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(serve(sms_app, sms_port))
             await stack.enter_async_context(serve(gw_app, gw_port))

@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse, Response
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from api import gepg_callbacks
 from api.auth import Principal, authorize
 from api.deps import intents, payments
 from api.errors import OPENIMIS_TAG
@@ -33,7 +32,6 @@ from domain.payment_flow import Acknowledgement, ControlNumberReceipt, IntentSta
 from domain.status import PaymentStatus
 from store.models import Payment
 from store.payments import PaymentStore
-from store.pool import PoolStore
 from workflows.payment_intent import PaymentIntentWorkflow
 
 router = APIRouter(prefix="/api", tags=[OPENIMIS_TAG])
@@ -193,12 +191,6 @@ async def get_req_control_number(
     store: PaymentStore = Depends(payments),
     service: IntentService = Depends(intents),
 ) -> Response:
-    gepg = gepg_callbacks.keys(request.app.state.settings)
-    if gepg and gepg_callbacks.is_xml(request):  # GePG's signed gepgBillSubResp
-        pool = PoolStore(request.app.state.sessions)
-        return await gepg_callbacks.control_numbers(
-            gepg, await request.body(), principal, store, service, pool
-        )
     try:
         b = body(await read_json(request))
         payment_id = internal_identifier(b.get("internal_identifier"), WRONG_IDENTIFIER)

@@ -11,10 +11,9 @@ from fastapi import APIRouter, Depends, Request, Security
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from api import gepg_callbacks
 from api.auth import Principal, authorize
 from api.deps import payment_service
-from api.errors import OPENIMIS_TAG, problem
+from api.errors import OPENIMIS_TAG
 from api.openimis_schemas import (
     CANCEL_PAYMENT,
     MATCH_PAYMENT,
@@ -48,9 +47,6 @@ async def get_payment_data(
     principal: Principal = Security(authorize, scopes=["gateway"]),
     service: PaymentService = Depends(payment_service),
 ) -> Response:
-    gepg = gepg_callbacks.keys(request.app.state.settings)
-    if gepg and gepg_callbacks.is_xml(request):  # GePG's signed gepgPmtSpInfo
-        return await gepg_callbacks.payments(gepg, await request.body(), principal, service)
     raw = (await request.body()).decode(errors="replace")
     try:
         fields = payment_data(await read_json(request))
@@ -180,27 +176,3 @@ async def provide_reconciliation_data(
         return JSONResponse({"error_occurred": True, "error_message": str(err)}, status_code=400)
     rows = await service.reconciliation_items(principal, first, last)
     return JSONResponse({"transactions": rows, "error_occurred": False})
-
-
-@router.post(
-    "/GetReconciliationData",
-    summary="GePG delivers a reconciliation statement (gepgSpReconcResp)",
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}}
-    },
-    responses={
-        200: {"description": "signed gepgSpReconcRespAck", "content": {"application/xml": {}}},
-        404: {"description": "this deployment does not speak GePG"},
-        415: {"description": "not XML: only GePG posts here"},
-    },
-)
-async def get_reconciliation_data(
-    request: Request, principal: Principal = Security(authorize, scopes=["gateway"])
-) -> Response:
-    """GePG's asynchronous answer to our `gepgSpReconcReq` (research §2.10): XML only, no JSON twin."""
-    gepg = gepg_callbacks.keys(request.app.state.settings)
-    if gepg is None:
-        return problem(404, "gepg_not_configured", "this deployment does not speak GePG")
-    if not gepg_callbacks.is_xml(request):
-        return problem(415, "unsupported_media_type", "GePG posts gepgSpReconcResp as application/xml")
-    return await gepg_callbacks.statement(gepg, await request.body(), principal, request.app.state.sessions)

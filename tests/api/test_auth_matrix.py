@@ -35,6 +35,8 @@ from tests.api.tokens import issued
 from tests.claims.sample import settlement
 from tests.stack import Stack, StackFactory
 
+GEPG = "GePG's XML (api/gepg_callbacks.py): no token, its signature against GePG's certificate is the auth"
+"""The JSON route of the same path, where there is one, keeps its token and is in the matrix."""
 PUBLIC = {
     ("POST", "/connect/token"): "the token endpoint authenticates clients itself",
     ("GET", "/.well-known/jwks.json"): "public keys, published for verifiers",
@@ -43,6 +45,9 @@ PUBLIC = {
     ("GET", "/docs"): "Swagger UI page (api/docs.py): the public OpenAPI document, no data",
     ("GET", "/docs/oauth2-redirect"): "Swagger UI's OAuth redirect page, no data",
     ("GET", "/redoc"): "ReDoc page (api/docs.py): the public OpenAPI document, no data",
+    ("POST", "/api/GetReqControlNumber"): GEPG,
+    ("POST", "/api/GetPaymentData"): GEPG,
+    ("POST", "/api/GetReconciliationData"): GEPG,
 }
 BODIES = {
     "/v1/cases/{case_id}/settlements": settlement(),

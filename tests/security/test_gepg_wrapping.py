@@ -44,7 +44,7 @@ def wrapped(signer: Signer, seen: etree._Element, forged: etree._Element) -> byt
 
 async def gepg_post(s: Stack, path: str, body: bytes, ack_tag: str, field: str = "TrxStsCode") -> str:
     """Post as GePG does (XML, no token) and read the ack's code."""
-    r = await s.post(path, as_="gateway", content=body, headers=XML)
+    r = await s.http.post(path, content=body, headers=XML)
     assert r.status_code == 200, r.text
     return messages.read_status_ack(parse(r.content, ack_tag), field)
 
