@@ -3,13 +3,17 @@
 Fixed: the amount is distributed over the lines with cents reconciled (shares always add up to the
 amount); "already paid" is the policy's own premiums, not every premium in the database; each line
 makes one premium at most; the Idle/Ready activation test is an `or`, not an `and`; a renewal of a
-policy that has already expired starts from the payment date instead of failing.
+policy that has already expired starts from the payment date instead of failing. Issue 23: shares
+are cut against what each line still owes (the rest is surplus, so premiums never exceed a value);
+a policy is paid once per payment; an officer's payment links only an unpaid contribution of a
+running policy of the billed stage; an Idle policy whose period is over is renewed, not activated
+in the past.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from enum import IntEnum, StrEnum
@@ -159,6 +163,57 @@ def once_per_policy(policy_ids: Sequence[int]) -> list[bool]:
         first.append(pid not in seen)
         seen.add(pid)
     return first
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A line matching can carry out: its action, the policy `line_policy` chose, and for a renewal
+    its value as the bill priced it."""
+
+    action: MatchAction
+    policy: LinePolicy
+    renewal_value: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Settled:
+    action: MatchAction
+    share: Decimal
+    """The part of the money received that this line takes."""
+    premium: Decimal
+    """Booked as a new premium: the share, except for an officer's contribution (already booked)."""
+    value: Decimal
+    """The value of the policy paid (the renewal's for a renewal)."""
+    active: bool
+    """The policy paid is Active afterwards."""
+    outstanding: Decimal
+
+
+def settle(lines: Sequence[Decided], credited: Decimal) -> tuple[list[Settled], Decimal]:
+    """Share `credited` (received plus the fee added back) over the lines by what each still owes;
+    a policy is paid once per payment, and the rest is surplus, never premium beyond a value."""
+    firsts = once_per_policy([ln.policy.id for ln in lines])
+    actions = [
+        ln.action if first else MatchAction.SAME_POLICY for ln, first in zip(lines, firsts, strict=True)
+    ]
+    dues = [line_due(action, ln.policy, ln.renewal_value) for ln, action in zip(lines, actions, strict=True)]
+    shares, surplus = distribute(credited, dues)
+    settled: list[Settled] = []
+    by_policy: dict[int, Settled] = {}
+    for ln, action, share in zip(lines, actions, shares, strict=True):
+        if action is MatchAction.SAME_POLICY:
+            settled.append(replace(by_policy[ln.policy.id], action=action, share=share, premium=ZERO))
+            continue
+        if action is MatchAction.CREATE_RENEWAL:
+            status, value, paid = PolicyStatus.IDLE, ln.renewal_value, ZERO
+        else:
+            status, value, paid = ln.policy.status, ln.policy.value, ln.policy.premiums_paid
+        premium = share if action is not MatchAction.LINK_EO_PREMIUM else ZERO
+        paid += premium
+        active = status is PolicyStatus.ACTIVE or activates(status, value, paid)
+        by_policy[ln.policy.id] = Settled(action, share, premium, value, active, max(ZERO, value - paid))
+        settled.append(by_policy[ln.policy.id])
+    return settled, surplus
 
 
 def renewal_enroll_date(previous_expiry: date, paid_on: date) -> date:

@@ -20,16 +20,15 @@ from domain.errors import NotFound
 from domain.intent import PaymentReport
 from domain.matching import (
     ZERO,
+    Decided,
     LinePolicy,
     MatchAction,
     MatchError,
-    activates,
+    Settled,
     choose_action,
-    distribute,
-    line_due,
     line_policy,
-    once_per_policy,
     renewal_enroll_date,
+    settle,
 )
 from domain.money import FeePolicy, fee_added_back, type_of_payment_named
 from domain.payment_flow import LineMatch, MatchResult, ReceiptResult
@@ -123,7 +122,6 @@ class _Line:
     premiums: list[Premium] = field(default_factory=list)
     action: MatchAction | None = None
     error: MatchError | None = None
-    renewal_value: Decimal = ZERO
 
 
 async def match_payment(
@@ -158,12 +156,13 @@ async def match_payment(
             s.add(payment)
             return result
         priced_on = payment.valued_on or paid_on  # what the bill quoted holds for the whole bill
-        firsts = once_per_policy([ln.snapshot.id for ln in lines if ln.snapshot is not None])
-        for ln, first in zip(lines, firsts, strict=True):
-            if not first:
-                ln.action = MatchAction.SAME_POLICY
-            elif ln.action is MatchAction.CREATE_RENEWAL:
-                ln.renewal_value = await _renewal_value(s, ln, priced_on, age_of_majority)
+        decided = []
+        for ln in lines:
+            assert ln.snapshot is not None and ln.action is not None
+            renewal = ZERO
+            if ln.action is MatchAction.CREATE_RENEWAL:
+                renewal = await _renewal_value(s, ln, priced_on, age_of_majority)
+            decided.append(Decided(ln.action, ln.snapshot, renewal))
         fee = fee_added_back(
             payment.received_amount,
             payment.amount_to_be_paid,
@@ -171,20 +170,12 @@ async def match_payment(
             type_of_payment_named(payment.type_of_payment),
             fees,
         )
-        dues = [line_due(ln.action, ln.snapshot, ln.renewal_value) for ln in lines]  # type: ignore[arg-type]
-        shares, surplus = distribute(payment.received_amount + fee, dues)
-        outcomes: dict[int, LineMatch] = {}
-        matched = []
-        for ln, share in zip(lines, shares, strict=True):
-            assert ln.snapshot is not None
-            if ln.action is MatchAction.SAME_POLICY:
-                ln.detail.amount = share
-                s.add(ln.detail)
-                first = outcomes[ln.snapshot.id]
-                matched.append(first.model_copy(update={"line_no": ln.detail.line_no, "amount": share}))
-                continue
-            outcomes[ln.snapshot.id] = await _apply(s, ln, share, payment, paid_on)
-            matched.append(outcomes[ln.snapshot.id])
+        plans, surplus = settle(decided, payment.received_amount + fee)
+        renewals: dict[int, Policy] = {}
+        matched = [
+            await _apply(s, ln, plan, payment, paid_on, renewals)
+            for ln, plan in zip(lines, plans, strict=True)
+        ]
         result = MatchResult(matched=True, lines=matched)
         payment.status = int(PaymentStatus.MATCHED)
         payment.matched_at = utcnow()
@@ -288,20 +279,21 @@ async def _product_allowed(s: AsyncSession, product: Product, family_id: int, to
     return False
 
 
-async def _apply(s: AsyncSession, ln: _Line, share: Decimal, payment: Payment, paid_on: date) -> LineMatch:
+async def _apply(
+    s: AsyncSession, ln: _Line, plan: Settled, payment: Payment, paid_on: date, renewals: dict[int, Policy]
+) -> LineMatch:
+    """Write what `settle` decided for one line: the renewal, the premium or the link, the activation."""
     assert ln.policy is not None and ln.snapshot is not None
-    detail, policy = ln.detail, ln.policy
-    paid_before = ln.snapshot.premiums_paid
+    detail, policy = ln.detail, renewals.get(ln.snapshot.id, ln.policy)
     premium: Premium | None = None
-    if ln.action is MatchAction.CREATE_RENEWAL:
-        policy = await _renewal(s, ln, paid_on)
-        paid_before = ZERO
-    if ln.action is MatchAction.LINK_EO_PREMIUM:
+    if plan.action is MatchAction.CREATE_RENEWAL:
+        policy = renewals[ln.snapshot.id] = await _renewal(s, ln, plan.value, paid_on)
+    if plan.action is MatchAction.LINK_EO_PREMIUM:
         premium = ln.premiums[-1]
-    elif share > 0:
+    elif plan.premium > 0:
         premium = Premium(
             policy_id=policy.id,
-            amount=share,
+            amount=plan.premium,
             receipt=payment.transaction_no or "",
             pay_date=paid_on,
             pay_type="C",
@@ -309,21 +301,20 @@ async def _apply(s: AsyncSession, ln: _Line, share: Decimal, payment: Payment, p
         )
         s.add(premium)
         await s.flush()
-        paid_before += share
-    if activates(PolicyStatus(policy.status), policy.value, paid_before):
+    if plan.active and policy.status != PolicyStatus.ACTIVE:
         policy.status = int(PolicyStatus.ACTIVE)
         policy.effective_date = max(policy.start_date, paid_on)
         s.add(policy)
     detail.premium_id = premium.id if premium is not None else None
-    detail.amount = share
+    detail.amount = plan.share
     s.add(detail)
     return LineMatch(
         line_no=detail.line_no,
         insurance_number=detail.insurance_number,
         product_code=detail.product_code,
-        amount=share,
-        activated=policy.status == PolicyStatus.ACTIVE,
-        outstanding=max(ZERO, policy.value - paid_before),
+        amount=plan.share,
+        activated=plan.active,
+        outstanding=plan.outstanding,
         policy_start=policy.start_date,
         policy_expiry=policy.expiry_date,
     )
@@ -346,7 +337,7 @@ async def _renewal_value(s: AsyncSession, ln: _Line, priced_on: date, age_of_maj
     )
 
 
-async def _renewal(s: AsyncSession, ln: _Line, paid_on: date) -> Policy:
+async def _renewal(s: AsyncSession, ln: _Line, value: Decimal, paid_on: date) -> Policy:
     """The next policy after `ln.policy`, for its own period; Idle until paid in full."""
     assert ln.policy is not None and ln.product is not None and ln.family_id is not None
     previous = ln.policy
@@ -361,7 +352,7 @@ async def _renewal(s: AsyncSession, ln: _Line, paid_on: date) -> Policy:
         enroll_date=paid_on,
         start_date=period.start_date,
         expiry_date=period.expiry_date,
-        value=ln.renewal_value,
+        value=value,
     )
     s.add(renewal)
     await s.flush()
