@@ -73,6 +73,19 @@ async def page(
         return [(int(i or 0), t, at, payload) for i, t, at, payload in (await s.exec(q)).all()]
 
 
+async def expired_beyond(
+    sessions: SessionFactory, tenant: str, cursor: int, since: datetime
+) -> tuple[int, int] | None:
+    """(how many, the last id) of the tenant's events after `cursor` created before `since`: past
+    retention, so a reader there would miss them; None when there are none."""
+    q = select(func.count(col(Event.id)), func.max(Event.id)).where(
+        Event.tenant == tenant, col(Event.id) > cursor, col(Event.created_at) < since
+    )
+    async with sessions() as s:
+        count, last = (await s.exec(q)).one()
+        return (int(count), int(last)) if count else None
+
+
 async def search(
     sessions: SessionFactory,
     tenant: str,

@@ -52,7 +52,10 @@ def _body(next_url: str, events: list[tuple[int, str, datetime, str]]) -> bytes:
     "/api/events/v1/{country}/external/{tenant}/receive",
     summary="Receive events (long polling)",
     response_class=Response,
-    responses={200: {"content": {"application/json": {"schema": ENVELOPE}}}},
+    responses={
+        200: {"content": {"application/json": {"schema": ENVELOPE}}},
+        410: {"description": "`events_expired`: events after the cursor expired; resume at `next`"},
+    },
 )
 async def receive(
     country: str,
@@ -62,18 +65,31 @@ async def receive(
     last_event_id: Annotated[str | None, Query(alias="lastEventId", max_length=20)] = None,
 ) -> Response:
     """Answers at once when there are events after the cursor, else holds until one arrives or the
-    hold time passes. Call again with `links.next` right away; events stay for the retention period."""
+    hold time passes. Call again with `links.next` right away; events stay for the retention period.
+    A cursor with events past retention after it answers 410 `events_expired` (never a silent skip):
+    `skipped` says how many, `next` where to resume; re-read what they held from the Settlement API."""
     if tenant != principal.tenant:
         raise ApiError(403, "wrong_tenant", "This token's tenant may not read that tenant's events.")
     cursor = _cursor(last_event_id)
     settings = request.app.state.settings
     since = datetime.now(UTC) - timedelta(days=settings.events_retention_days)
     sessions = request.app.state.sessions
+    base = str(request.url_for("receive", country=country, tenant=tenant))
+    expired = await log.expired_beyond(sessions, tenant, cursor, since)
+    if expired is not None:
+        skipped, resume = expired
+        raise ApiError(
+            410,
+            "events_expired",
+            f"{skipped} event(s) after this cursor are past the {settings.events_retention_days}-day "
+            "retention period and cannot be sent; resume from `next`.",
+            skipped=skipped,
+            next=f"{base}?lastEventId=_{resume}",
+        )
     events = await page(sessions, tenant, cursor, limit=PAGE, since=since)
     if not events and await request.app.state.event_feed.wait_beyond(tenant, cursor, settings.events_hold_s):
         events = await page(sessions, tenant, cursor, limit=PAGE, since=since)
     last = events[-1][0] if events else cursor
-    base = str(request.url_for("receive", country=country, tenant=tenant))
     return Response(_body(f"{base}?lastEventId=_{last}", events), media_type="application/json")
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
+from store.db import transaction
+from store.models import Event, utcnow
 from tests.api.helpers import wait_for
 from tests.claims.test_settlements import HANDLER, events, new_case
 from tests.stack import Stack, StackFactory
@@ -59,3 +62,39 @@ async def test_fifty_waiting_polls_are_released_within_a_second_and_block_nothin
         assert now() - committed < 1
         assert all([i["type"] for i in p["data"]] == ["claim_updated"] for p in pages)
         assert feed.waiting("demo") == 0
+
+
+async def _age(stack: Stack, days: int, *event_ids: int) -> None:
+    """Make events older than they are (the retention period is counted from `created_at`)."""
+    async with transaction(stack.sessions) as s:
+        for event_id in event_ids:
+            event = await s.get(Event, event_id)
+            assert event is not None
+            event.created_at = utcnow() - timedelta(days=days)
+            s.add(event)
+
+
+async def test_a_cursor_older_than_retention_answers_a_gap_then_resumes_and_holds(
+    make_stack: StackFactory,
+) -> None:
+    """Item 17, deliver 6: an aged-out event was skipped without a sign, so a delta stream stayed
+    wrong for good; and with only aged-out events beyond the cursor the poll answered at once with
+    the same `next` (the client spun)."""
+    async with make_stack(events_hold_s=1) as stack:
+        old = await new_case(stack, "old")
+        await _age(stack, 91, old["case_created_event_id"])
+        r = await stack.get("/api/events/v1/dk/external/demo/receive?lastEventId=_0", as_="claims")
+        assert r.status_code == 410 and r.headers["content-type"] == "application/problem+json", r.text
+        gap = r.json()
+        assert gap["code"] == "events_expired" and gap["skipped"] == 1
+        resume = f"lastEventId=_{old['case_created_event_id']}"
+        assert gap["next"].endswith(resume)
+
+        started = now()
+        r = await stack.get(f"/api/events/v1/dk/external/demo/receive?{resume}", as_="claims")
+        assert r.status_code == 200 and r.json()["data"] == [] and now() - started >= 0.9  # held
+        fresh = await new_case(stack, "fresh")
+        page = await events(stack, f"_{old['case_created_event_id']}")
+        assert [int(i["id"][1:]) for i in page["data"]] == [fresh["case_created_event_id"]]
+        r = await stack.get("/api/events/v1/dk/external/demo/receive?lastEventId=_0", as_="claims")
+        assert r.status_code == 410  # still a gap from the start, never silently skipped
