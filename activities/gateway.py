@@ -30,7 +30,9 @@ class GatewayPort(Protocol):
         self, bill: BillRequest, payment: Payment, details: list[PaymentDetail]
     ) -> BillAck: ...
 
-    async def cancel_bill(self, intent_id: str, payment: Payment | None) -> CancelOutcome: ...
+    async def cancel_bill(self, reference: str, payment: Payment | None) -> CancelOutcome:
+        """`reference`: the bill's reference at the gateway (the intent id, or a pool bill's id)."""
+        ...
 
 
 class GatewayActivities:
@@ -70,6 +72,9 @@ class GatewayActivities:
     async def cancel_bill(
         self, intent_id: str, protocol: GatewayProtocol = GatewayProtocol.JSON
     ) -> CancelOutcome:
-        """Cancel the bill at the gateway (GePG bill cancellation); a paid bill cannot be cancelled."""
+        """Cancel the bill at the gateway (GePG bill cancellation); a paid bill cannot be cancelled.
+        A pool-mode intent's bill is the pool bill whose number it holds."""
         adapter = self._adapter(protocol)
-        return await adapter.cancel_bill(intent_id, await self._payments.by_intent(intent_id))
+        payment = await self._payments.by_intent(intent_id)
+        pooled = await self._payments.pooled_bill_id(payment.id) if payment and payment.id else None
+        return await adapter.cancel_bill(pooled or intent_id, payment)

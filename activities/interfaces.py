@@ -25,6 +25,7 @@ from domain.payment_flow import (
     ReceiptWrite,
     SmsNotice,
     StatusWrite,
+    StoreView,
     ValuationResult,
 )
 from domain.pool import BulkRequest, PoolDraw, PoolShortfall, PoolTake, TopUpInput, TopUpResult
@@ -56,6 +57,10 @@ async def match_payment(request: MatchRequest) -> MatchResult: ...
 
 @activity.defn(name="record_status")
 async def record_status(write: StatusWrite) -> bool: ...
+
+
+@activity.defn(name="move_status")
+async def move_status(write: StatusWrite) -> StoreView: ...
 
 
 # --- control-number pool ---

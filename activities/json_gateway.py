@@ -51,17 +51,18 @@ class JsonGateway:
         code, message = str(reply.get("code", response.status_code)), str(reply.get("message", ""))
         return BillAck(accepted=response.is_success and code == ACCEPTED, code=code, message=message)
 
-    async def cancel_bill(self, intent_id: str, payment: Payment | None) -> CancelOutcome:
+    async def cancel_bill(self, reference: str, payment: Payment | None) -> CancelOutcome:
+        """Cancelled, or no such bill (a post the gateway never took): nothing is payable either way."""
         response = await self._http.post(
-            f"{self._settings.gateway_url}/bills/{intent_id}/cancel",
-            headers={"Idempotency-Key": f"{intent_id}:cancel"},
+            f"{self._settings.gateway_url}/bills/{reference}/cancel",
+            headers={"Idempotency-Key": f"{reference}:cancel"},
             timeout=self._settings.outbound_timeout_s,
         )
         if response.status_code >= 500:
             raise RuntimeError(f"gateway answered {response.status_code}")
         reply = _json(response)
-        if response.is_success and reply.get("status") == "GS":
-            return CancelOutcome(cancelled=True)
+        if response.status_code == 404 or (response.is_success and reply.get("status") == "GS"):
+            return CancelOutcome(cancelled=True, message=str(reply.get("message", "")))
         return CancelOutcome(
             cancelled=False, code=3, message=f"{reply.get('code', '')}:{reply.get('message', '')}"
         )

@@ -24,6 +24,7 @@ from domain.payment_flow import (
     ReceiptResult,
     ReceiptWrite,
     StatusWrite,
+    StoreView,
     ValuationResult,
 )
 from domain.status import PaymentStatus
@@ -213,3 +214,22 @@ class IntentActivities:
             metrics.intent_status(write.status)
         self._relay.kick()
         return changed
+
+    @activity.defn
+    async def move_status(self, write: StatusWrite) -> StoreView:
+        """The guarded status write, answering what the store holds after it (the workflow adopts it)."""
+        payment = await self._payments.move_status(
+            write.payment_id, write.status, reason=write.reason, only_from=write.only_from
+        )
+        assert payment.id is not None
+        if payment.status == write.status:
+            metrics.intent_status(write.status)
+        self._relay.kick()
+        return StoreView(
+            status=PaymentStatus(payment.status),
+            control_number=payment.control_number,
+            reason=payment.rejected_reason,
+            received_amount=payment.received_amount,
+            paid_on=payment.payment_date or payment.received_date,
+            transactions=await self._payments.transaction_ids(payment.id),
+        )

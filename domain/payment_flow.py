@@ -77,6 +77,40 @@ class StatusWrite(BaseModel):
     reason: str | None = None
 
 
+class StoreView(BaseModel):
+    """The payment as the store holds it after a guarded status write: the store is the truth the
+    workflow adopts when it is ahead (another step, or a run the Temporal server lost, got there)."""
+
+    status: PaymentStatus
+    control_number: str | None = None
+    reason: str | None = None
+    received_amount: Decimal = Decimal("0")
+    paid_on: date | None = None
+    transactions: list[str] = []
+
+
+PROGRESS = [
+    PaymentStatus.CREATED,
+    PaymentStatus.POSTED,
+    PaymentStatus.ASSIGNED,
+    PaymentStatus.RECEIVED,
+    PaymentStatus.MATCHED,
+]
+"""The order a payment moves in; every other status is final and comes after all of these."""
+
+
+def progress(status: PaymentStatus | None) -> int:
+    if status is None:
+        return 0
+    return PROGRESS.index(status) + 1 if status in PROGRESS else len(PROGRESS) + 1
+
+
+def store_is_ahead(store: PaymentStatus, flow: PaymentStatus | None) -> bool:
+    """Guarded writes only move a payment forward, so a store status further on than the workflow's
+    is news to the workflow (a step it did not see); one behind it is a write the workflow made since."""
+    return progress(store) > progress(flow)
+
+
 class SmsNotice(BaseModel):
     payment_id: int
     kind: SmsKind

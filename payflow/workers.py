@@ -99,6 +99,7 @@ async def worker(
                     intents.assign_internal_control_number,
                     intents.store_control_number,
                     intents.record_status,
+                    intents.move_status,
                     intents.record_receipt,
                     intents.match_payment,
                     pool.take_pool_number,

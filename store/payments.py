@@ -18,7 +18,7 @@ from domain.intent import PaymentIntentInput
 from domain.status import PaymentStatus
 from store.db import SessionFactory, transaction
 from store.events import publish_payment
-from store.models import Payment, PaymentDetail, PaymentReceipt, utcnow
+from store.models import Payment, PaymentDetail, PaymentReceipt, PooledNumber, utcnow
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,19 @@ class PaymentStore:
     ) -> bool:
         """Move a payment to `status` if it is in one of `only_from`; False when it was not. A payment
         already at `status` answers True: a retried write whose first attempt committed must read as done."""
+        payment = await self.move_status(payment_id, status, reason=reason, only_from=only_from)
+        return payment.status == int(status)
+
+    async def move_status(
+        self,
+        payment_id: int,
+        status: PaymentStatus,
+        *,
+        reason: str | None = None,
+        only_from: Iterable[PaymentStatus],
+    ) -> Payment:
+        """`set_status`, answering the row as the write left it: the status the store holds is the
+        truth, whether this write moved it or another step had moved it elsewhere first."""
         values: dict[str, object] = {"status": int(status), "updated_at": utcnow()}
         if reason is not None:
             values["rejected_reason"] = reason[:255]
@@ -146,15 +159,24 @@ class PaymentStore:
                 .where(col(Payment.id) == payment_id, col(Payment.status).in_([int(x) for x in only_from]))
                 .values(**values)
             )
-            if result.rowcount != 1:
-                current = await s.get(Payment, payment_id)
-                if current is None:
-                    raise NotFound(f"payment {payment_id} not found")
-                return current.status == int(status)
             payment = await s.get(Payment, payment_id)
-            assert payment is not None
-            await publish_payment(s, payment, status)
-            return True
+            if payment is None:
+                raise NotFound(f"payment {payment_id} not found")
+            if result.rowcount == 1:
+                await publish_payment(s, payment, status)
+            return payment
+
+    async def pooled_bill_id(self, payment_id: int) -> str | None:
+        """The gateway's id of the pool bill whose number the payment holds (pool mode), if any."""
+        async with self._sessions() as s:
+            q = select(PooledNumber.bill_id).where(PooledNumber.payment_id == payment_id)
+            return (await s.exec(q)).first()
+
+    async def transaction_ids(self, payment_id: int) -> list[str]:
+        """The gateway transactions recorded for the payment, in the order they came."""
+        async with self._sessions() as s:
+            q = select(PaymentReceipt.transaction_id).where(PaymentReceipt.payment_id == payment_id)
+            return list((await s.exec(q.order_by(col(PaymentReceipt.id)))).all())
 
     async def assign_control_number(self, payment_id: int, control_number: str) -> CNOutcome:
         """Store the control number of a payment still awaiting one (1 CREATED or 2 POSTED); a number

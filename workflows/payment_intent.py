@@ -40,7 +40,9 @@ with workflow.unsafe.imports_passed_through():
         ReceiptWrite,
         SmsNotice,
         StatusWrite,
+        StoreView,
         TimelineEntry,
+        store_is_ahead,
     )
     from domain.pool import PoolTake
     from domain.sms import SmsKind
@@ -63,6 +65,10 @@ EXPIRY_PATCH = "expiry-survives-gateway-outage"
 PAID_EARLY_PATCH = "paid-before-the-bill-was-acknowledged"
 LOCAL_STEPS_PATCH = "local-store-steps"
 NO_PLAIN_SEARCH_PATCH = "no-personal-data-in-search-attributes"
+BILL_RULE_PATCH = "bill-payable-or-cancelled"
+"""A bill that may exist at the gateway is payable and its payment accepted, or cancelled at the
+gateway before anything is refused for it; the workflow's status is what the store holds."""
+CANCELLABLE = (S.CREATED, S.POSTED, S.ASSIGNED)
 T = TypeVar("T")
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
@@ -82,6 +88,10 @@ class PaymentIntentWorkflow:
         self._rematch_requested = False
         self._sms_queue: list[SmsNotice] = []
         self._sms_busy = False
+        self._bill_sent = False
+        """post_bill was scheduled: from then on the gateway may hold a bill for this intent."""
+        self._posting = False
+        self._cancelling = False
 
     @workflow.run
     async def run(self, request: PaymentIntentInput) -> IntentState:
@@ -138,6 +148,7 @@ class PaymentIntentWorkflow:
 
     async def _request_from_gateway(self, payment_id: int) -> None:
         options = self._request.options
+        self._bill_sent = self._posting = True
         try:
             ack = await workflow.execute_activity(
                 acts.post_bill,
@@ -153,10 +164,19 @@ class PaymentIntentWorkflow:
                 retry_policy=GATEWAY_RETRY,
             )
         except ActivityError:
-            await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED])
+            self._posting = False
+            if workflow.patched(BILL_RULE_PATCH):  # the gateway may have taken the bill
+                await self._give_up_bill(TIMEOUT_REASON)
+            else:
+                await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED])
             return
+        self._posting = False
         if not ack.accepted:
-            self._advance(S.FAILED_REQUEST, f"{ack.code}:{ack.message}")
+            reason = f"{ack.code}:{ack.message}"
+            if workflow.patched(BILL_RULE_PATCH):
+                await self._fail(S.FAILED_REQUEST, reason, only_from=[S.CREATED, S.POSTED])
+            else:
+                self._advance(S.FAILED_REQUEST, reason)
             return
         if self._state.status is S.CREATED:
             self._advance(S.POSTED)
@@ -170,7 +190,31 @@ class PaymentIntentWorkflow:
                 timeout_summary="wait for the gateway's control number",
             )
         except TimeoutError:
-            await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED, S.POSTED])
+            if workflow.patched(BILL_RULE_PATCH):  # the bill is at the gateway, unnumbered
+                await self._give_up_bill(TIMEOUT_REASON)
+            else:
+                await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED, S.POSTED])
+
+    async def _give_up_bill(self, reason: str) -> None:
+        """Refuse (-2) a bill the gateway may hold only once it is cancelled there; while the gateway
+        refuses to cancel it (it numbered or was paid meanwhile), wait for its number."""
+
+        def settled() -> bool:
+            return self._state.control_number_settled
+
+        for _ in range(CANCEL_ATTEMPTS):
+            outcome = await self._cancel_at_gateway(settled, "cancel the bill the gateway did not number")
+            if outcome is None:  # the number came, or a cancel on request ended the step
+                return
+            if outcome.cancelled:
+                async with self._lock:
+                    if not settled():
+                        await self._fail(S.FAILED_REQUEST, reason, only_from=[S.CREATED, S.POSTED])
+                return
+            self._state.reason = f"The gateway refused to cancel the unnumbered bill ({outcome.message})"
+            if await self._wait(settled, CANCEL_RETRY, "the gateway's control number, then cancel again"):
+                return
+        await workflow.wait_condition(settled)
 
     async def _take_from_pool(self, payment_id: int) -> None:
         """A free number of the product's pool whose bill outlives this one's expiry, taken in the
@@ -331,28 +375,43 @@ class PaymentIntentWorkflow:
     async def _expire(self, settled: Callable[[], bool]) -> CancelOutcome | None:
         """Cancel the expired bill without holding the lock: the gateway may be down for days, and a
         payment that arrives meanwhile wins (the cancel is abandoned). None when a payment came first."""
-        outcome = CancelOutcome(cancelled=True)
-        if self._at_gateway():
-            call = workflow.start_activity(
-                acts.cancel_bill, args=self._cancel_args(), summary="cancel the expired bill", **CANCEL_CALL
-            )
-            await workflow.wait_condition(lambda: call.done() or settled())
-            if not call.done():
-                call.cancel()
-            try:
-                outcome = await call
-            except (ActivityError, asyncio.CancelledError) as err:
-                outcome = CancelOutcome(cancelled=False, code=3, message=str(getattr(err, "cause", err)))
+        outcome = await self._cancel_at_gateway(settled, "cancel the expired bill")
+        if outcome is None:
+            return None
         async with self._lock:
             if settled():
                 return None
             if outcome.cancelled:
                 await self._fail(S.CANCELLED, "Bill expired", only_from=[S.ASSIGNED])
-                self._notify_later(SmsKind.CANCELLATION)
+                if self._state.status is S.CANCELLED or not workflow.patched(BILL_RULE_PATCH):
+                    self._notify_later(SmsKind.CANCELLATION)
         return outcome
 
+    async def _cancel_at_gateway(self, settled: Callable[[], bool], summary: str) -> CancelOutcome | None:
+        """Cancel the bill at the gateway, if it may hold one, without holding the lock (the gateway
+        may be down for days); abandoned, None, when `settled` first (a payment or a number came)."""
+        if not self._at_gateway():
+            return CancelOutcome(cancelled=True)
+        call = workflow.start_activity(
+            acts.cancel_bill, args=self._cancel_args(), summary=summary, **CANCEL_CALL
+        )
+        await workflow.wait_condition(lambda: call.done() or settled())
+        if not call.done():
+            call.cancel()
+        try:
+            outcome = await call
+        except (ActivityError, asyncio.CancelledError) as err:
+            outcome = CancelOutcome(cancelled=False, code=3, message=str(getattr(err, "cause", err)))
+        return None if settled() and workflow.patched(BILL_RULE_PATCH) else outcome
+
     def _at_gateway(self) -> bool:
-        return self._request.options.cn_mode is CNMode.GATEWAY and self._state.status is not S.CREATED
+        """The gateway may hold a bill of this intent: posted to it (even if unanswered), or pooled."""
+        mode = self._request.options.cn_mode
+        if workflow.patched(BILL_RULE_PATCH):
+            return (mode is CNMode.GATEWAY and self._bill_sent) or (
+                mode is CNMode.POOL and self._state.control_number is not None
+            )
+        return mode is CNMode.GATEWAY and self._state.status is not S.CREATED
 
     async def _wait(self, condition: Callable[[], bool], limit: timedelta, summary: str) -> bool:
         """Wait for `condition` on a durable timer; False when the time ran out."""
@@ -394,14 +453,27 @@ class PaymentIntentWorkflow:
 
     @workflow.update
     async def record_payment(self, report: PaymentReport) -> ReceiptResult:
-        """The gateway reports a payment of the bill (openIMIS GetPaymentData)."""
+        """The gateway reports a payment of the bill (openIMIS GetPaymentData). A workflow behind its
+        store (the number stored by a step it has not seen yet) waits for its number step to end
+        instead of refusing; a transaction it recorded already is answered as accepted again."""
+        if not self._state.control_number_settled:
+            await workflow.wait_condition(lambda: self._state.control_number_settled)
         async with self._lock:
+            if self._recorded(report):
+                paid = self._state.status in (S.RECEIVED, S.MATCHED)
+                return ReceiptResult(received_total=self._state.received_amount, complete=paid)
             self._check_payment(report)  # again: an earlier payment may have won the lock
             return await self._receive(report)
 
     @record_payment.validator
     def _validate_payment(self, report: PaymentReport) -> None:
-        self._check_payment(report)
+        if self._state.control_number_settled and not self._recorded(report):
+            self._check_payment(report)
+
+    def _recorded(self, report: PaymentReport) -> bool:
+        """The same notification again: its transaction recorded for this bill's number."""
+        known = self._state.transactions
+        return report.transaction_id in known and report.control_number == self._state.control_number
 
     def _check_payment(self, report: PaymentReport) -> None:
         status = self._state.status
@@ -426,10 +498,40 @@ class PaymentIntentWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> CancelOutcome:
         """Cancel an unpaid bill on request (openIMIS payment/cancel)."""
+        if workflow.patched(BILL_RULE_PATCH):
+            return await self._cancel_on_request(request.reason)
         async with self._lock:
-            if self._state.status not in (S.CREATED, S.POSTED, S.ASSIGNED):
+            if self._state.status not in CANCELLABLE:
                 return CancelOutcome(cancelled=False, code=2, message="the intent is no longer cancellable")
             return await self._cancel(request.reason)
+
+    async def _cancel_on_request(self, reason: str) -> CancelOutcome:
+        """Once the bill's post has been answered, cancel it at the gateway without the lock, so payments
+        keep being answered while the gateway is down; one that comes first wins. 0 CANCELLED only once
+        the gateway cancelled it; a second request joins the first."""
+        await workflow.wait_condition(lambda: not self._posting and not self._cancelling)
+        if self._state.status not in CANCELLABLE:
+            return self._cancel_answer()
+        self._cancelling = True
+        try:
+            outcome = await self._cancel_at_gateway(
+                lambda: self._state.status not in CANCELLABLE, "cancel the bill at the gateway"
+            )
+            if outcome is None or not outcome.cancelled:
+                return outcome or self._cancel_answer()
+            async with self._lock:
+                if self._state.status in CANCELLABLE:
+                    await self._fail(S.CANCELLED, reason, only_from=list(CANCELLABLE))
+                    if self._state.status is S.CANCELLED and self._state.control_number:
+                        self._notify_later(SmsKind.CANCELLATION)
+            return self._cancel_answer()
+        finally:
+            self._cancelling = False
+
+    def _cancel_answer(self) -> CancelOutcome:
+        if self._state.status is S.CANCELLED:
+            return CancelOutcome(cancelled=True)
+        return CancelOutcome(cancelled=False, code=2, message="the intent is no longer cancellable")
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
@@ -462,8 +564,9 @@ class PaymentIntentWorkflow:
             reason = ack.error_message or "Request for control number cannot be posted"
             await self._fail(S.FAILED_REQUEST, reason, only_from=[S.CREATED, S.POSTED])
         else:
-            await self._write(S.POSTED, None, only_from=[S.CREATED])
-            self._advance(S.POSTED)
+            await self._write(S.POSTED, None, only_from=[S.CREATED])  # since BILL_RULE_PATCH: adopted
+            if not workflow.patched(BILL_RULE_PATCH):
+                self._advance(S.POSTED)
         return self._state
 
     @acknowledge.validator
@@ -526,18 +629,40 @@ class PaymentIntentWorkflow:
             self._advance(S.ASSIGNED)
 
     async def _fail(self, status: PaymentStatus, reason: str, *, only_from: list[PaymentStatus]) -> None:
-        if await self._write(status, reason, only_from=only_from):
+        if await self._write(status, reason, only_from=only_from) and not workflow.patched(BILL_RULE_PATCH):
             self._advance(status, reason)
 
     async def _write(
         self, status: PaymentStatus, reason: str | None, *, only_from: list[PaymentStatus]
     ) -> bool:
+        """The guarded status write; since BILL_RULE_PATCH the workflow then holds what the store holds."""
         assert self._state.payment_id is not None
-        return await self._store(
-            acts.record_status,
-            StatusWrite(payment_id=self._state.payment_id, status=status, only_from=only_from, reason=reason),
-            f"record status {status.name}",
+        write = StatusWrite(
+            payment_id=self._state.payment_id, status=status, only_from=only_from, reason=reason
         )
+        if not workflow.patched(BILL_RULE_PATCH):
+            return await self._store(acts.record_status, write, f"record status {status.name}")
+        view = await self._store(acts.move_status, write, f"record status {status.name}")
+        self._adopt(view)
+        return view.status is status
+
+    def _adopt(self, view: StoreView) -> None:
+        """Take the store's status when it is ahead of the workflow's. A payment the store holds is
+        taken as received (not matched), so the flow matches it (idempotent) and sends its notices."""
+        if not store_is_ahead(view.status, self._state.status):
+            return
+        if view.control_number and view.control_number != self._state.control_number:
+            self._state.control_number = view.control_number
+            workflow.upsert_search_attributes([sa.CONTROL_NUMBER.value_set(view.control_number)])
+        status = view.status
+        if status in (S.RECEIVED, S.MATCHED):
+            status = S.RECEIVED
+            self._state.received_amount = view.received_amount
+            self._state.paid_on = view.paid_on
+            known = self._state.transactions
+            self._state.transactions = known + [tx for tx in view.transactions if tx not in known]
+        if status is not self._state.status:
+            self._advance(status, view.reason)
 
     async def _store(self, step: Callable[[Any], Awaitable[T]], arg: Any, summary: str) -> T:
         """A short idempotent store step; a local activity since LOCAL_STEPS_PATCH, so GetControlNumber

@@ -78,12 +78,12 @@ async def test_expiry_write_retried_after_its_commit_still_cancels(
     time_env: WorkflowEnvironment, db_url: str
 ) -> None:
     """The expiry's write to 0 commits, the worker dies before reporting; the retry must read as done."""
-    fault = FailAfterCommit(["record_status"])
+    fault = FailAfterCommit(["move_status"])
     async with fault_harness(time_env.client, fault_settings(db_url), interceptors=[fault]) as h:
         options = IntentOptions(cn_mode=CNMode.INTERNAL, bill_expiry_days=1, reminder_days=0)
         handle = await h.start(CNMode.INTERNAL, options=options)
         state = await handle.result()
-        assert fault.injected["record_status"] == 1
+        assert fault.injected["move_status"] == 1
         payment = await _payment(db_url, state.payment_id)
         assert payment.status == 0
         assert state.status is S.CANCELLED and [t.status for t in state.timeline][-1] is S.CANCELLED
@@ -95,12 +95,12 @@ async def test_timeout_write_retried_after_its_commit_still_fails_the_request(
     time_env: WorkflowEnvironment, db_url: str
 ) -> None:
     """The callback timeout's write to -2 commits, the worker dies; the workflow must be at -2 too."""
-    fault = FailAfterCommit(["record_status"])
+    fault = FailAfterCommit(["move_status"])
     async with fault_harness(time_env.client, fault_settings(db_url), interceptors=[fault]) as h:
         options = IntentOptions(cn_mode=CNMode.GATEWAY, cn_callback_timeout_s=600)
         handle = await h.start(CNMode.GATEWAY, options=options)
         state = await handle.result()
-        assert fault.injected["record_status"] == 1
+        assert fault.injected["move_status"] == 1
         assert (await _payment(db_url, state.payment_id)).status == -2
         assert state.status is S.FAILED_REQUEST and state.reason == "Timeout when requesting control number"
         [sms] = h.sms.messages.values()

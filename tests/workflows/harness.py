@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -12,16 +13,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle
 
 from domain.intent import CNMode, IntentLine, IntentOptions, PaymentIntentInput
 from domain.registry import PolicyStage
+from payflow.codec import EncryptionCodec
 from payflow.servers import free_port, serve
 from payflow.settings import Settings
 from payflow.workers import worker
 from simulators import gateway, sms
 from simulators.gateway import GatewayState
 from simulators.sms import SmsState
+from tests.keys import CONVERTER
 from workflows.payment_intent import PaymentIntentWorkflow
 
 HISTORIES = Path(__file__).parents[1] / "histories" / "payment_intent"
@@ -88,4 +92,27 @@ async def record(handle: WorkflowHandle[Any, Any], scenario: str) -> None:
         return
     history = await handle.fetch_history()
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(json.loads(history.to_json()), indent=1))
+    target.write_text(json.dumps(plain(json.loads(history.to_json())), indent=1))
+
+
+def plain(node: Any) -> Any:
+    """The history with every payload decrypted: the run's codec key is made per test run, so a kept
+    history carries its payloads in clear (as the codec passes them through on replay)."""
+    if isinstance(node, list):
+        return [plain(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) <= {"metadata", "data"} and isinstance(node.get("metadata"), dict):
+        codec = CONVERTER.payload_codec
+        assert isinstance(codec, EncryptionCodec)
+        opened = codec.decrypt(
+            Payload(
+                metadata={k: base64.b64decode(v) for k, v in node["metadata"].items()},
+                data=base64.b64decode(node.get("data", "")),
+            )
+        )
+        return {
+            "metadata": {k: base64.b64encode(v).decode() for k, v in opened.metadata.items()},
+            "data": base64.b64encode(opened.data).decode(),
+        }
+    return {k: plain(v) for k, v in node.items()}
