@@ -17,6 +17,7 @@ from api.event_feed import EventFeed, listen_connector
 from api.intent_service import IntentService
 from api.openapi_errors import document_errors
 from api.payment_service import PaymentService
+from api.revocations import Revocations
 from api.routers import (
     case_reads,
     cases,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             settings,
         )
         app.state.clients = ClientStore(app.state.sessions)
+        app.state.revocations = Revocations(app.state.clients)
         app.state.client_keys = KeyStore(app.state.sessions)
         app.state.webhook_store = WebhookStore(app.state.sessions)
         try:

@@ -2,7 +2,9 @@
 
 The client signs a short-lived JWT with a private key whose public part it registered (several per
 client, for rotation, as Scalepoint does): `iss` = `sub` = client id, `aud` = the token endpoint,
-`exp`, and a `jti` that is refused when seen again.
+`iat`, `exp` at most MAX_LIFETIME_S after it, and a `jti` that is refused when seen again. The
+bounded lifetime is what makes the replay check work: an assertion of any lifetime, once seen in a
+log, would otherwise be good for years to whoever has it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from store.clients import KeyStore
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256"]
+MAX_LIFETIME_S = 300
+"""`exp` − `iat` of an assertion (a client makes a new one per token request)."""
+LEEWAY_S = 30
+"""Clock skew allowed between the client and us, for `iat` in the future and for `exp`."""
 
 
 class AssertionRefused(Exception):
@@ -43,7 +49,8 @@ async def verify_assertion(
                 key.public_pem,
                 algorithms=ALGORITHMS,
                 audience=audiences,
-                options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+                leeway=LEEWAY_S,
+                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
             )
             break
         except jwt.ExpiredSignatureError as err:
@@ -54,6 +61,8 @@ async def verify_assertion(
             raise AssertionRefused(f"the client assertion is not valid: {err}") from err
     if claims is None:
         raise AssertionRefused("the assertion is signed by a key this client has not registered")
+    if claims["exp"] - claims["iat"] > MAX_LIFETIME_S:
+        raise AssertionRefused(f"the client assertion must expire within {MAX_LIFETIME_S} s of its iat")
     expires = datetime.fromtimestamp(claims["exp"], UTC)
     if not await keys.use_assertion(str(claims["jti"]), issuer, expires):
         raise AssertionRefused("this client assertion was used before (replay)")

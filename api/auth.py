@@ -20,6 +20,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
 from api.errors import ApiError
+from api.revocations import Revocations
 from api.signing_keys import SigningKeys
 from payflow.settings import Settings
 from store.clients import OPERATOR_SCOPES, SCOPES
@@ -134,6 +135,14 @@ async def authorize(
             f"The access token is not valid: {err}.",
             headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
         ) from err
+    revocations: Revocations = request.app.state.revocations
+    if await revocations.revoked(principal.client_id):
+        raise ApiError(
+            401,
+            "invalid_token",
+            "The access token's client has been revoked.",
+            headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+        )
     request.state.tenant = principal.tenant  # for the request's log line (api/telemetry.py)
     missing = [s for s in security_scopes.scopes if s not in principal.scopes]
     if missing:

@@ -4,9 +4,12 @@
   event loop: a flood of guesses queues there while every other request is served.
 - An unknown client id costs the same scrypt work as a known one (`verify_secret` with no hash), so
   timing does not tell which client ids exist.
-- Every token request counts against its client id and its source address (moving windows of the
-  `limits` library, in this process's memory: with N API processes a client gets up to N times the
-  rate); past either limit the answer is 429 with Retry-After, before any hashing.
+- Every token request counts against its client id from its source address, and against that
+  address (moving windows of the `limits` library, in this process's memory: with N API processes a
+  client gets up to N times the rate); past either limit the answer is 429 with Retry-After, before
+  any hashing. Per client id *and* address, so that a stranger who knows a client id and sends wrong
+  secrets exhausts only his own window, never the client's (a lock-out); a guess is hopeless anyway
+  against a random 256-bit secret, and each address is bounded by its own limit.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class TokenGuard:
         that names no client id (a private_key_jwt assertion without `client_id`) counts per address only."""
         checks = [(self._per_address, ("address", address))]
         if client_id:
-            checks.append((self._per_client, ("client", client_id)))
+            checks.append((self._per_client, ("client", client_id, address)))
         for limit, key in checks:
             if not self._limiter.hit(limit, *key):
                 reset = self._limiter.get_window_stats(limit, *key).reset_time

@@ -88,6 +88,11 @@ class ClientStore:
         async with self._sessions() as s:
             return list((await s.exec(select(OAuthClient).order_by(col(OAuthClient.id)))).all())
 
+    async def revoked_ids(self) -> list[str]:
+        """The revocation list: ids of every revoked client (api/revocations.py caches it)."""
+        async with self._sessions() as s:
+            return list((await s.exec(select(OAuthClient.client_id).where(col(OAuthClient.revoked)))).all())
+
     async def revoke(self, client_id: str) -> bool:
         async with transaction(self._sessions) as s:
             client = (await s.exec(select(OAuthClient).where(OAuthClient.client_id == client_id))).first()
