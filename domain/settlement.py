@@ -264,6 +264,19 @@ class NewSettlement(SettlementInput):
     expenses: list[NewExpense] = []  # type: ignore[assignment]
     payments: list[NewPayment] = []  # type: ignore[assignment]
 
+    @model_validator(mode="after")
+    def _rv_invoices_pay_a_service_provider(self) -> NewSettlement:
+        """An RV invoice is the repairer's or valuer's bill: its payee must be a `serviceProvider`."""
+        roles = {p.id_: p.roles for p in self.parties}
+        wrong = [
+            e.id_
+            for e in self.expenses
+            if e.expenseType in RV_EXPENSE_TYPES and "serviceProvider" not in roles.get(e.payeeParty.ref, [])
+        ]
+        if wrong:
+            raise ValueError(f"RV invoices must be paid to a serviceProvider party: {', '.join(wrong)}")
+        return self
+
 
 def same_settlement(stored: str, doc: SettlementInput) -> bool:
     """Whether `doc` is the settlement stored (as JSON) under an Idempotency-Key: only then may the key
@@ -329,19 +342,33 @@ def case_settled(
 
 
 def settlement_document(
-    case: CaseRef, revision_token: str, status: str, at: datetime, doc: SettlementInput
+    case: CaseRef,
+    revision_token: str,
+    status: str,
+    at: datetime,
+    doc: SettlementInput,
+    superseded_by: str | None = None,
 ) -> dict[str, Any]:
-    """The Settlement API answer for one revision (research §1.5): always the whole revision."""
+    """The Settlement API answer for one revision (research §1.5): always the whole revision. Status
+    and type follow how the case was closed, as Scalepoint's `CaseSettlementDataApiTests` show:
+    externally → CLOSED_EXTERNAL (the insurer pays the claimant itself), with or without mail →
+    SETTLED (Scalepoint pays out), cancelled → CANCELLED; `supersededBy` names the next revision."""
     details = doc.details
     repair = details.repairAmount or ZERO
+    if status == "CANCELLED":
+        kind = "CANCELLED"
+    else:
+        kind = details.settlementType
+        status = "CLOSED_EXTERNAL" if kind == "SETTLED_EXTERNALLY" else status
     return {
         "case": {"token": case.token, "number": case.number, "policyNumber": case.policyNumber},
         "settlementDetails": {
             "revisionToken": revision_token,
             "status": status,
+            **({"supersededBy": superseded_by} if superseded_by else {}),
             "approvedBy": doc.approvedBy.name,
             "timestamp": at.isoformat(),
-            "settlementType": "CANCELLED" if status == "CANCELLED" else details.settlementType,
+            "settlementType": kind,
             "deductible": _number(doc.summary.deductible),
             "manualReduction": _number(doc.summary.manualReduction or ZERO),
             "replacementAmount": _number(details.replacementAmount),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -218,17 +219,29 @@ async def cancel_revision(sessions: SessionFactory, case_id: str, token: str) ->
 
 async def revision_by_token(
     sessions: SessionFactory, token: str
-) -> tuple[SettlementRevision, ClaimCase] | None:
-    """The revision and its case in one indexed query (the Settlement API's read)."""
+) -> tuple[SettlementRevision, ClaimCase, str | None] | None:
+    """The revision, its case and the token of the revision after it (None while it is the latest),
+    in one indexed query (the Settlement API's read)."""
+    later = aliased(SettlementRevision)
+    successor = (
+        select(later.token)
+        .where(
+            later.case_id == SettlementRevision.case_id, later.revision_no > SettlementRevision.revision_no
+        )
+        .order_by(later.revision_no)
+        .limit(1)
+        .correlate(SettlementRevision)
+        .scalar_subquery()
+    )
     async with sessions() as s:
         joined = col(ClaimCase.id) == SettlementRevision.case_id
         q = (
-            select(SettlementRevision, ClaimCase)
+            select(SettlementRevision, ClaimCase, successor)
             .join(ClaimCase, joined)
             .where(SettlementRevision.token == token)
         )
         found = (await s.exec(q)).first()
-        return (found[0], found[1]) if found is not None else None
+        return (found[0], found[1], found[2]) if found is not None else None
 
 
 async def case_by_id(sessions: SessionFactory, case_id: str) -> ClaimCase | None:

@@ -2,7 +2,8 @@
 
 One indexed query (revision joined with its case) per read. The answer is a pure function of what that
 query returns, so its bytes are memoised on exactly those values: a repeated read sends the bytes
-rendered the first time, and a cancelled revision (another status) renders anew.
+rendered the first time, and a cancelled or superseded revision (another status or successor)
+renders anew.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ async def _revision(request: Request, principal: Principal, token: str) -> bytes
         found = await revision_by_token(request.app.state.sessions, token)
     if found is None or found[0].tenant != principal.tenant:
         raise ApiError(400, "unknown_revision", "No settlement revision with this token for this tenant.")
-    revision, case = found
+    revision, case, successor = found
     return _rendered(
         revision.token,
         revision.status,
@@ -45,6 +46,7 @@ async def _revision(request: Request, principal: Principal, token: str) -> bytes
         case.token,
         case.number,
         case.policy_number,
+        successor,
     )
 
 
@@ -57,12 +59,13 @@ def _rendered(
     case_token: str,
     case_number: str,
     policy_number: str | None,
+    successor: str | None,
 ) -> bytes:
     """The answer's bytes, from exactly the values it shows (the case's number and tokens, not its
     uuid or tenant): equal inputs, equal bytes, so memoising cannot serve a stale answer."""
     case = CaseRef(uuid="", token=case_token, number=case_number, tenant="", policyNumber=policy_number)
     doc = SettlementInput.model_validate_json(document)
-    answer = settlement_document(case, token, status, created_at, doc)
+    answer = settlement_document(case, token, status, created_at, doc, successor)
     return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -279,3 +279,32 @@ async def test_an_idempotency_key_reused_for_another_settlement_is_refused(make_
         assert again.status_code == 201 and again.json() == first.json()
         r = await stack.post(path, as_="claims", json=settlement(compensation=9000))
         assert r.status_code == 201 and r.json()["revision_no"] == 2
+
+
+async def test_settlement_api_follows_how_the_case_was_closed_and_points_to_the_successor(
+    make_stack: StackFactory,
+) -> None:
+    """Item 18: a case closed externally answered SETTLED (Scalepoint: CLOSED_EXTERNAL, so the insurer
+    knows it pays the claimant itself); a superseded revision gave no pointer to its successor; an RV
+    invoice paid to the claimant was accepted."""
+    async with make_stack() as stack:
+        case = await new_case(stack)
+        path = f"/v1/cases/{case['id']}/settlements"
+        external = settlement() | {
+            "details": settlement()["details"] | {"settlementType": "SETTLED_EXTERNALLY"}
+        }
+        first = (await stack.post(path, as_="claims", json=external)).json()["revision_token"]
+        details = (await stack.get(f"/v1/settlements/{first}", as_="claims")).json()["settlementDetails"]
+        assert (details["status"], details["settlementType"]) == ("CLOSED_EXTERNAL", "SETTLED_EXTERNALLY")
+        assert "supersededBy" not in details
+
+        await stack.post(f"/v1/cases/{case['id']}/reopen", as_="claims", json=HANDLER)
+        rv_to_claimant = settlement()
+        rv_to_claimant["expenses"][1]["payeeParty"] = {"$ref": "/parties/2"}
+        r = await stack.post(path, as_="claims", json=rv_to_claimant)
+        assert r.status_code == 422 and "serviceProvider" in r.text, r.text
+        second = (await stack.post(path, as_="claims", json=settlement())).json()["revision_token"]
+        details = (await stack.get(f"/v1/settlements/{first}", as_="claims")).json()["settlementDetails"]
+        assert details["supersededBy"] == second
+        details = (await stack.get(f"/v1/settlements/{second}", as_="claims")).json()["settlementDetails"]
+        assert (details["status"], details["settlementType"]) == ("SETTLED", "SETTLED_WITH_EMAIL")
