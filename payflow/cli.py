@@ -19,8 +19,8 @@ from payflow.cli_codec import codec_app
 from payflow.cli_events import events_app
 from payflow.cli_payments import payments_app
 from payflow.cli_webhooks import deliveries_app, endpoints_app
-from payflow.output import JsonFlag, console, err, fail, show_rows
-from payflow.settings import Settings, get_settings
+from payflow.output import JsonFlag, console, err, fail, show_fields, show_rows
+from payflow.settings import DevStackNotFound, Settings, dev_stack_env, get_settings
 
 app = typer.Typer(help="payflow: durable payment processes on Temporal.", no_args_is_help=True)
 registry_app = typer.Typer(help="The openIMIS registry (products, officers, families, policies).")
@@ -35,6 +35,36 @@ app.add_typer(codec_app, name="codec")
 app.add_typer(payments_app, name="payments")
 app.add_typer(cases_app, name="cases")
 app.add_typer(events_app, name="events")
+
+OPERATOR_COMMANDS = frozenset({"payments", "cases", "events", "check", "deliveries", "endpoints"})
+"""Commands that act on a deployment: without PAYFLOW_DATABASE_URL they take a running `payflow dev`'s
+settings from its dev.json rather than create an empty store where they stand."""
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            envvar="PAYFLOW_DEV_DATA_DIR",
+            help="where a running `payflow dev` keeps its dev.json: the support commands take their "
+            "settings from it when PAYFLOW_DATABASE_URL is not set",
+        ),
+    ] = Path(".payflow"),
+) -> None:
+    """payflow: durable payment processes on Temporal."""
+    if ctx.invoked_subcommand not in OPERATOR_COMMANDS or "PAYFLOW_DATABASE_URL" in os.environ:
+        return
+    if {"--help", "-h"} & set(sys.argv):  # help needs no stack
+        return
+    try:
+        found = dev_stack_env(data_dir)
+    except DevStackNotFound as exc:
+        fail(str(exc))
+    for name, value in found.items():  # an exported variable still wins
+        os.environ.setdefault(name, value)
+    get_settings.cache_clear()
 
 
 def exit_hard(code: int) -> NoReturn:
@@ -321,11 +351,12 @@ def clients_create(
         "tenant": issued.tenant,
         "scopes": issued.scopes,
     }
-    console.print_json(json.dumps(data)) if as_json else console.print(data)
+    show_fields(data, as_json)
 
 
 @clients_app.command("list")
 def clients_list(as_json: JsonFlag = False) -> None:
+    """The OAuth clients: id, name, tenant, scopes, whether revoked (never their secrets)."""
     rows = asyncio.run(_clients().list())
     data = [
         {
@@ -342,6 +373,7 @@ def clients_list(as_json: JsonFlag = False) -> None:
 
 @clients_app.command("revoke")
 def clients_revoke(client_id: str) -> None:
+    """Revoke a client: it gets no new token; tokens already issued live until they expire."""
     if not asyncio.run(_clients().revoke(client_id)):
         fail(f"no client {client_id!r}")
     console.print(f"revoked {client_id}")
@@ -366,7 +398,15 @@ def clients_add_key(client_id: str, file: Path) -> None:
 
 
 def main() -> None:
-    app()
+    """The entry point: a key or setting missing is one line naming it, never a traceback."""
+    from api.signing_keys import SigningKeyError
+    from payflow.codec import CodecKeyError
+
+    try:
+        app()
+    except (CodecKeyError, SigningKeyError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        exit_hard(2)
 
 
 if __name__ == "__main__":  # `python -m payflow.cli`: how `payflow dev` starts its API and worker

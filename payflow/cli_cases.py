@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from payflow.cli_support import Limit, TenantFilter
-from payflow.output import JsonFlag, console, fail, show_rows
+from payflow.output import JsonFlag, console, fail, show_fields, show_rows
 from payflow.settings import get_settings
 from store import support
 from store.claims import case_by_id, case_events, tenant_case
@@ -45,6 +45,7 @@ def cases_list(
     limit: Limit = 100,
     as_json: JsonFlag = False,
 ) -> None:
+    """Claim cases (flow B), newest first: number, open or closed, when updated."""
     if status is not None and status not in STATUSES:
         raise typer.BadParameter("open or closed", param_hint="--status")
     sessions = migrated_sessions(get_settings().database_url)
@@ -86,11 +87,12 @@ def cases_show(
     tenant: TenantFilter = None,
     as_json: JsonFlag = False,
 ) -> None:
+    """One case (by id or number): its revisions with token and status, and its last events."""
     sessions = migrated_sessions(get_settings().database_url)
     data = asyncio.run(_show(sessions, case, tenant))
     if as_json:
         console.print_json(json.dumps(data))
         return
-    console.print({k: v for k, v in data.items() if k not in ("revisions", "last_events")})
+    show_fields({k: v for k, v in data.items() if k not in ("revisions", "last_events")})
     show_rows(data["revisions"], False, "no settlement revisions")
     show_rows(data["last_events"], False, "no events")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from payflow.cli_support import Limit, Since, TenantFilter, utc
-from payflow.output import JsonFlag, console, fail, show_rows
+from payflow.output import JsonFlag, console, fail, show_fields, show_rows
 from payflow.settings import get_settings
 from store import support
 from store.db import SessionFactory, migrated_sessions
@@ -47,6 +47,7 @@ def events_list(
     limit: Limit = 100,
     as_json: JsonFlag = False,
 ) -> None:
+    """The tenants' event logs, newest first: type, what it is about, when delivered."""
     sessions = migrated_sessions(get_settings().database_url)
     found = asyncio.run(
         support.events(sessions, tenant=tenant, event_type=event_type, since=utc(since), limit=limit)
@@ -82,6 +83,6 @@ def events_show(event_id: int, tenant: TenantFilter = None, as_json: JsonFlag = 
     if as_json:
         console.print_json(json.dumps(data))
         return
-    console.print({k: v for k, v in data.items() if k not in ("payload", "deliveries")})
+    show_fields({k: v for k, v in data.items() if k not in ("payload", "deliveries")})
     console.print_json(json.dumps(data["payload"]))
     show_rows(data["deliveries"], False, "no webhook deliveries")

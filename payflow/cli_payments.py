@@ -16,7 +16,7 @@ import typer
 
 from domain.status import PaymentStatus
 from payflow.cli_support import Limit, TenantFilter, intent_service, payment_service, temporal
-from payflow.output import JsonFlag, console, err, fail, show_rows
+from payflow.output import JsonFlag, console, err, fail, show_fields, show_rows
 from payflow.settings import Settings, get_settings
 from store import support
 from store.db import SessionFactory, migrated_sessions
@@ -65,6 +65,7 @@ def payments_list(
     limit: Limit = 100,
     as_json: JsonFlag = False,
 ) -> None:
+    """Payments (flow A), newest first: control number, status, amounts, intent id."""
     code = _status(status)
     sessions = migrated_sessions(get_settings().database_url)
     found = asyncio.run(
@@ -170,7 +171,7 @@ def payments_show(payment: Ref, tenant: TenantFilter = None, as_json: JsonFlag =
     if as_json:
         console.print_json(json.dumps(data))
     else:
-        console.print({k: v for k, v in data.items() if k not in ("timeline", "lines")})
+        show_fields({k: v for k, v in data.items() if k not in ("timeline", "lines")})
         console.print(
             f"timeline (from the {data['source'] if data['source'] == 'workflow' else 'stored events'}):"
         )
@@ -196,7 +197,7 @@ def payments_rematch(payment: Ref, tenant: TenantFilter = None, as_json: JsonFla
         err.print(f"payment {found.id} has no received payment waiting to be matched")
         exit_hard(1)
     data = {"payment_id": found.id, "matched": result.matched, "reasons": result.reasons or None}
-    console.print_json(json.dumps(data)) if as_json else console.print(data)
+    show_fields(data, as_json)
     exit_hard(0 if result.matched else 1)
 
 
@@ -222,7 +223,7 @@ def payments_cancel(
 
     outcome = _through_workflow(run)
     data = {"payment_id": found.id, "cancelled": outcome.cancelled, "message": outcome.message or None}
-    console.print_json(json.dumps(data)) if as_json else console.print(data)
+    show_fields(data, as_json)
     exit_hard(0 if outcome.cancelled else 1)
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from payflow.output import JsonFlag, console, fail, show_rows
+from payflow.output import JsonFlag, console, fail, show_fields, show_rows
 from payflow.settings import Settings, get_settings
 from store.db import migrated_sessions
 from store.models import Delivery
@@ -58,11 +58,12 @@ def endpoints_add(
         "event_types": event_type or [],
         "secret": secret,
     }
-    console.print_json(json.dumps(data)) if as_json else console.print(data)
+    show_fields(data, as_json)
 
 
 @endpoints_app.command("list")
 def endpoints_list(tenant: str | None = None, as_json: JsonFlag = False) -> None:
+    """Webhook endpoints (every tenant's, or one tenant's): URL, event filter, state."""
     rows = asyncio.run(_store(get_settings()).endpoints(tenant))
     data = [
         {
@@ -97,11 +98,13 @@ def _set_enabled(endpoint_id: str, enabled: bool) -> None:
 
 @endpoints_app.command("enable")
 def endpoints_enable(endpoint_id: str) -> None:
+    """Enable an endpoint again (after a 410 or five days of failures disabled it)."""
     _set_enabled(endpoint_id, True)
 
 
 @endpoints_app.command("disable")
 def endpoints_disable(endpoint_id: str) -> None:
+    """Disable an endpoint: no new deliveries start for it until it is enabled."""
     _set_enabled(endpoint_id, False)
 
 
@@ -133,6 +136,7 @@ def deliveries_list(
     limit: int = 100,
     as_json: JsonFlag = False,
 ) -> None:
+    """Webhook deliveries, newest first, filtered by endpoint, event type or status."""
     found = asyncio.run(
         _store(get_settings()).deliveries(
             tenant,
@@ -149,6 +153,7 @@ def deliveries_list(
 
 @deliveries_app.command("show")
 def deliveries_show(delivery_id: int, as_json: JsonFlag = False) -> None:
+    """One delivery: its event, endpoint, status and every attempt with its answer."""
     store = _store(get_settings())
     delivery = asyncio.run(store.delivery(delivery_id))
     if delivery is None:
@@ -172,7 +177,7 @@ def deliveries_show(delivery_id: int, as_json: JsonFlag = False) -> None:
     if as_json:
         console.print_json(json.dumps(data))
         return
-    console.print({k: v for k, v in data.items() if k != "attempt_log"})
+    show_fields({k: v for k, v in data.items() if k != "attempt_log"})
     show_rows(data["attempt_log"], False, "no attempts yet")  # type: ignore[arg-type]
 
 

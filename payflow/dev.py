@@ -24,14 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
 from temporalio.client import Client
 
 from api.signing_keys import load_or_create_key
 from domain.intent import CNMode
 from payflow import children, dev_gepg
 from payflow.codec import ensure_key_file
+from payflow.output import console, print_table, table
 from payflow.servers import PortBusy, port_free, serve
 from payflow.settings import Settings
 from payflow.temporal import (
@@ -56,7 +55,6 @@ DEMO_CLIENTS: dict[str, list[str]] = {
     "demo-claims": ["platform-case:write", "platform-case:read", "events"],
     "demo-operator": [*OPERATOR_SCOPES],  # decodes payloads (CLI `--codec-auth`): an operator client
 }
-console = Console()
 
 
 @dataclass(frozen=True)
@@ -277,6 +275,7 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protoco
                 "clients": clients,
                 "logs": {c.name: str(c.log) for c in processes},
                 "ready_after_s": round(time.monotonic() - started, 2),
+                "pid": os.getpid(),  # the support CLI trusts this file only while it runs
             }
             manifest_path.write_text(json.dumps(manifest, indent=2))
             manifest_path.chmod(0o600)
@@ -299,31 +298,18 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protoco
 
 
 def show(manifest: dict[str, Any], path: Path) -> None:
-    table = Table(title=f"payflow dev is ready ({manifest['ready_after_s']} s) — written to {path}")
-    table.add_column("what")
-    table.add_column("where")
-    for key in (
-        "api",
-        "docs",
-        "temporal",
-        "temporal_ui",
-        "gateway_simulator",
-        "sms_simulator",
-        "receiver_simulator",
-        "database",
-        "cn_mode",
-        "gateway_protocol",
-    ):
-        table.add_row(key, str(manifest[key]))
-    table.add_row("metrics", ", ".join(manifest["metrics"].values()))
-    table.add_row("logs", ", ".join(manifest["logs"].values()))
-    console.print(table)
-    clients = Table(title=f"demo OAuth clients (tenant {DEMO_TENANT})")
-    for column in ("client_id", "client_secret", "scopes"):
-        clients.add_column(column)
-    for c in manifest["clients"].values():
-        clients.add_row(c["client_id"], c["client_secret"], " ".join(c["scopes"]))
-    console.print(clients)
+    """What runs where, and the demo clients with their whole secrets (never cut, whatever the width)."""
+    keys = ("api", "docs", "temporal", "temporal_ui", "gateway_simulator", "sms_simulator")
+    keys += ("receiver_simulator", "database", "cn_mode", "gateway_protocol")
+    rows = [{"what": key, "where": manifest[key]} for key in keys]
+    rows += [{"what": "metrics", "where": ", ".join(manifest["metrics"].values())}]
+    rows += [{"what": "logs", "where": ", ".join(manifest["logs"].values())}]
+    print_table(table(rows, f"payflow dev is ready ({manifest['ready_after_s']} s) — written to {path}"))
+    clients = [
+        {"client_id": c["client_id"], "client_secret": c["client_secret"], "scopes": " ".join(c["scopes"])}
+        for c in manifest["clients"].values()
+    ]
+    print_table(table(clients, f"demo OAuth clients (tenant {DEMO_TENANT})"))
     console.print("Press Ctrl-C to stop.")
     sys.stdout.flush()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -231,3 +233,46 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+class DevStackNotFound(Exception):
+    """No running `payflow dev` to take the settings from; the message says what to do instead."""
+
+
+def dev_stack_env(data_dir: Path) -> dict[str, str]:
+    """The PAYFLOW_* settings of the `payflow dev` running on `data_dir`, read from its dev.json, so an
+    operator command in the same directory needs no exports."""
+    manifest = data_dir / "dev.json"
+    deployment = "or set PAYFLOW_DATABASE_URL (with PAYFLOW_TEMPORAL_ADDRESS, PAYFLOW_CODEC_KEYS_PATH)"
+    try:
+        stack = json.loads(manifest.read_text())
+    except FileNotFoundError:
+        raise DevStackNotFound(
+            f"no payflow dev found ({manifest} does not exist): start `payflow dev`, pass --data-dir, "
+            f"{deployment}"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise DevStackNotFound(f"cannot read {manifest}: {exc}") from None
+    if not _running(stack.get("pid")):
+        raise DevStackNotFound(
+            f"the payflow dev of {data_dir} is not running (its dev.json names process "
+            f"{stack.get('pid')}): start it again with `payflow dev`, {deployment}"
+        )
+    return {
+        "PAYFLOW_DATABASE_URL": stack["database"],
+        "PAYFLOW_TEMPORAL_ADDRESS": stack["temporal"],
+        "PAYFLOW_CODEC_KEYS_PATH": stack["codec_keys"],
+        "PAYFLOW_TASK_QUEUE": stack["task_queue"],
+    }
+
+
+def _running(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

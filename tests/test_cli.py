@@ -12,8 +12,10 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from click.testing import Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -111,3 +113,18 @@ def test_endpoints_and_deliveries(cli: Callable[..., Result]) -> None:
     assert json.loads(cli("deliveries", "list", "--json").stdout) == []
     assert "no delivery 7" in cli("deliveries", "show", "7", ok=False).stderr
     assert "name a delivery" in cli("deliveries", "replay", ok=False).stderr
+
+
+def test_every_command_has_help_text() -> None:
+    """`payflow … --help` says what each command does: none is left with a bare usage line."""
+
+    def commands(group: Any, path: str) -> Iterator[tuple[str, Any]]:
+        for name, command in group.commands.items():
+            yield f"{path} {name}", command
+            if hasattr(command, "commands"):  # a group
+                yield from commands(command, f"{path} {name}")
+
+    bare = [
+        name for name, c in commands(typer.main.get_command(app), "payflow") if not (c.help or "").strip()
+    ]
+    assert not bare, bare
