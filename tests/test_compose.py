@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -61,9 +62,12 @@ def test_compose_config_is_valid() -> None:
     if cmd is None:
         pytest.skip("Docker Compose v2 is not installed (`docker compose version` failed)")
     base = [*cmd, "-f", str(COMPOSE), "--profile", "simulators", "config"]
-    r = subprocess.run([*base, "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    env = os.environ | {"PAYFLOW_DB_PASSWORD": "p", "TEMPORAL_DB_PASSWORD": "t"}  # required, no default
+    r = subprocess.run([*base, "-q"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([*base, "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [*base, "--format", "json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     services = json.loads(r.stdout)["services"]
     worker = services["worker"]
@@ -105,7 +109,7 @@ def test_two_api_replicas_behind_the_repositorys_haproxy() -> None:
     a, b, proxy = services["api-a"], services["api-b"], services["proxy"]
     assert a == b and "ports" not in a and "payflow api" in a["command"][-1]
     assert {"jwt_signing_key", "codec_keys", "search_hash_key"} <= set(a["secrets"])
-    assert a["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert a["environment"]["FORWARDED_ALLOW_IPS"] == proxy["networks"]["edge"]["ipv4_address"]
     assert proxy["volumes"] == ["./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro"]
     assert proxy["ports"] == ["${PAYFLOW_API_PORT:-8000}:8000"]
     assert {name: d["condition"] for name, d in proxy["depends_on"].items()} == {
