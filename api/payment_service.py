@@ -3,9 +3,12 @@
 A notification for a control number becomes the `record_payment` update of its intent's workflow
 (its validator answers codes 3, 4 and 5 before anything is written); one without a control number
 starts a workflow at "received" (codes 6, 7 and 8 are checked against the registry first). Every
-attempt is kept in the audit log with its outcome: accepted, rejected, or unavailable (503, when the
-workflow could not confirm it; the update keeps a per-transaction id, so Temporal applies it once and a
-retry of the transaction answers as the first accept would have).
+attempt is kept in the audit log with its outcome: accepted, repeated, rejected, or unavailable (503,
+when the workflow could not confirm it; the update keeps a per-transaction id, so Temporal applies it
+once). The same transaction for the same bill and amount is the same notification: its retry is
+answered as accepted however the first answer was lost, and is handed to the workflow again, so a
+workflow that lost it (a Temporal server crash) takes it from the store. A valid payment of a bill the
+store holds as payable is never refused for what the workflow has not caught up with: that is a 503.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from domain.registry import PolicyStage
 from domain.status import PaymentStatus
 from payflow.settings import Settings
 from store.db import SessionFactory
-from store.models import Payment
-from store.notifications import NO_CODE, Outcome, Received, log_notification, went_unconfirmed
+from store.models import Payment, PaymentReceipt
+from store.notifications import NO_CODE, Outcome, Received, log_notification
 from store.payments import PaymentStore
 from store.registry import RegistryReader
 from workflows.payment_intent import PaymentIntentWorkflow
@@ -93,16 +96,20 @@ class PaymentService:
                 self._sessions, received, code=NO_CODE, reason=reason, outcome=Outcome.UNAVAILABLE
             )
             raise
-        if await self._log(received, outcome):
-            return outcome
-        duplicate = PaymentOutcome(5, outcome.payment_id, outcome.intent_id)  # another attempt was accepted
-        await self._log(received, duplicate)
-        return duplicate
+        if not await self._log(received, outcome):
+            # accepted before, or by a concurrent attempt of the same transaction just now
+            await self._log(received, outcome, Outcome.REPEATED)
+        return outcome
 
-    async def _log(self, received: Received, outcome: PaymentOutcome) -> bool:
+    async def _log(self, received: Received, outcome: PaymentOutcome, kind: Outcome | None = None) -> bool:
         reason = PAYMENT_DATA_MESSAGES[outcome.code]
         return await log_notification(
-            self._sessions, received, code=outcome.code, reason=reason, payment_id=outcome.payment_id
+            self._sessions,
+            received,
+            code=outcome.code,
+            reason=reason,
+            outcome=kind,
+            payment_id=outcome.payment_id,
         )
 
     async def log_rejected_body(self, principal: Principal, raw: str, code: int, reason: str) -> None:
@@ -112,27 +119,18 @@ class PaymentService:
 
     async def _receive(self, principal: Principal, n: Notification) -> PaymentOutcome:
         report = n.report
-        earlier = await self._payments.receipt_payment_id(principal.tenant, report.transaction_id)
+        earlier = await self._payments.receipt(principal.tenant, report.transaction_id)
         if earlier is not None:  # this gateway transaction was recorded already
-            kept = await self._kept_for_retry(principal, n, earlier)
-            if kept is not None:  # the update of an attempt answered 503 was applied after all
-                return PaymentOutcome(0, earlier, kept.intent_id)
-            return PaymentOutcome(5, earlier)
+            kept = await self._same_notification(principal, n, earlier)
+            if kept is None:
+                return PaymentOutcome(5, earlier.payment_id)
+            if not report.control_number:  # its workflow started at "received" with the payment
+                return PaymentOutcome(0, earlier.payment_id, kept.intent_id)
         if report.control_number:
             payment = await self._payments.by_control_number(report.control_number, principal.tenant)
             if payment is None:
                 return PaymentOutcome(3)
-            update_id = record_payment_update_id(report.transaction_id)
-            try:
-                await self._intents.update(
-                    payment.intent_id, PaymentIntentWorkflow.record_payment, report, update_id=update_id
-                )
-            except WorkflowUpdateFailedError as err:
-                return PaymentOutcome(_rejection_code(err), payment.id, payment.intent_id)
-            except RPCError:  # the intent's workflow is closed: paid already (5), or no longer payable (3)
-                paid = payment.status in (PaymentStatus.RECEIVED, PaymentStatus.MATCHED)
-                return PaymentOutcome(5 if paid else 3, payment.id, payment.intent_id)
-            return PaymentOutcome(0, payment.id, payment.intent_id)
+            return await self._record(payment, report, repeated=earlier is not None)
         request = self._intent_for(principal, n)
         facts = await self._registry.intent_facts(request)
         line = facts.lines[0].facts
@@ -153,20 +151,46 @@ class PaymentService:
             return PaymentOutcome(VALIDATION_TO_PAYMENT_CODE.get(state.error_code, 2), state.payment_id)
         return PaymentOutcome(0, state.payment_id, request.intent_id)
 
-    async def _kept_for_retry(self, principal: Principal, n: Notification, payment_id: int) -> Payment | None:
-        """The payment, when this transaction was recorded for the one this notification pays and an
-        earlier attempt of it was answered 503: the gateway is retrying what we kept."""
-        payment = await self._payments.by_id(payment_id, principal.tenant)
-        if payment is None:
+    async def _record(self, payment: Payment, report: PaymentReport, *, repeated: bool) -> PaymentOutcome:
+        """Hand the payment to its workflow (again, for a repeat: it may have lost it). A repeat is
+        accepted whatever a closed or lagging workflow says, since the store holds it."""
+        accepted = PaymentOutcome(0, payment.id, payment.intent_id)
+        update_id = record_payment_update_id(report.transaction_id)
+        try:
+            await self._intents.update(
+                payment.intent_id, PaymentIntentWorkflow.record_payment, report, update_id=update_id
+            )
+        except WorkflowUpdateFailedError as err:
+            code = _rejection_code(err)
+            if repeated:
+                return accepted
+            if code in (3, 4) and _payable(payment, report, self._settings.intent_options.partial_payments):
+                raise Unavailable(
+                    "The payment's workflow has not caught up with its bill yet; retry.",
+                    cause=f"workflow answered {code} for a bill the store holds as payable",
+                    code="workflow_unavailable",
+                ) from err
+            return PaymentOutcome(code, payment.id, payment.intent_id)
+        except RPCError:  # the intent's workflow is closed: paid already (5), or no longer payable (3)
+            if repeated:
+                return accepted
+            paid = payment.status in (PaymentStatus.RECEIVED, PaymentStatus.MATCHED)
+            return PaymentOutcome(5 if paid else 3, payment.id, payment.intent_id)
+        return accepted
+
+    async def _same_notification(
+        self, principal: Principal, n: Notification, earlier: PaymentReceipt
+    ) -> Payment | None:
+        """The payment, when the recorded transaction is this notification again: same amount, for
+        the bill this one names (its control number, or the intent a payment without one implies)."""
+        payment = await self._payments.by_id(earlier.payment_id, principal.tenant)
+        if payment is None or earlier.amount != n.report.amount:
             return None
-        report = n.report
-        if report.control_number:
-            same = payment.control_number == report.control_number
+        if n.report.control_number:
+            same = payment.control_number == n.report.control_number
         else:
             same = payment.intent_id == self._intent_for(principal, n).intent_id
-        if same and await went_unconfirmed(self._sessions, principal.tenant, report.transaction_id):
-            return payment
-        return None
+        return payment if same else None
 
     def _intent_for(self, principal: Principal, n: Notification) -> PaymentIntentInput:
         """The intent a payment without one implies: its line, its payer, starting at "received"."""
@@ -246,6 +270,13 @@ class PaymentService:
         except RPCError as err:
             return CancelOutcome(cancelled=False, code=3, message=err.message)
         return outcome
+
+
+def _payable(payment: Payment, report: PaymentReport, partial: bool) -> bool:
+    """The store holds the bill as payable for this amount: a refusal would be the workflow lagging."""
+    return payment.status == PaymentStatus.ASSIGNED and (
+        partial or report.amount == payment.amount_to_be_paid
+    )
 
 
 def _rejection_code(err: WorkflowUpdateFailedError) -> int:

@@ -1,7 +1,8 @@
 """The audit log of payment notifications, written by the API as they arrive: one row per attempt.
 
-Each row says how the attempt ended (`outcome`): accepted, rejected (a 4xx with its openIMIS code) or
-unavailable (a 503 the gateway retries). Retries of a transaction are numbered (`attempt` 2, 3, …),
+Each row says how the attempt ended (`outcome`): accepted, repeated (a retry of a transaction accepted
+before, answered as accepted again), rejected (a 4xx with its openIMIS code) or unavailable (a 503 the
+gateway retries). Retries of a transaction are numbered (`attempt` 2, 3, …),
 and a unique key lets one row per gateway transaction be the accepted one.
 """
 
@@ -24,6 +25,7 @@ NO_CODE = -1
 
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
+    REPEATED = "repeated"
     REJECTED = "rejected"
     UNAVAILABLE = "unavailable"
 
@@ -89,15 +91,4 @@ async def log_notification(
 async def _claimed(sessions: SessionFactory, claim: str) -> bool:
     async with sessions() as s:
         q = select(PaymentNotification.id).where(PaymentNotification.accepted_transaction == claim)
-        return (await s.exec(q)).first() is not None
-
-
-async def went_unconfirmed(sessions: SessionFactory, tenant: str, transaction_id: str) -> bool:
-    """Did an earlier attempt of this transaction get a 503 (its update possibly applied later)?"""
-    async with sessions() as s:
-        q = select(PaymentNotification.id).where(
-            PaymentNotification.tenant == tenant,
-            PaymentNotification.transaction_id == transaction_id,
-            PaymentNotification.outcome == Outcome.UNAVAILABLE,
-        )
         return (await s.exec(q)).first() is not None

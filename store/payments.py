@@ -223,6 +223,14 @@ class PaymentStore:
             q = select(Payment).where(Payment.control_number == control_number, _of(tenant))
             return (await s.exec(q)).first()
 
+    async def receipt(self, tenant: str, transaction_id: str) -> PaymentReceipt | None:
+        """The tenant's record of a gateway transaction, if it was recorded."""
+        async with self._sessions() as s:
+            q = select(PaymentReceipt).where(
+                PaymentReceipt.tenant == tenant, PaymentReceipt.transaction_id == transaction_id
+            )
+            return (await s.exec(q)).first()
+
     async def receipt_payment_id(self, tenant: str, transaction_id: str) -> int | None:
         """The tenant's payment a gateway transaction was recorded for, if any: transaction ids are
         unique per tenant only, and another tenant's payment must never be named."""

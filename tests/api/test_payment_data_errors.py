@@ -94,6 +94,8 @@ async def test_duplicate_payment_is_code_5(make_stack: StackFactory) -> None:
             await stack.post("/api/GetPaymentData", as_="gateway", json=_paid(cn, amount))
         ).status_code == 200
         r = await stack.post("/api/GetPaymentData", as_="gateway", json=_paid(cn, amount))
+        assert r.status_code == 200, r.text  # the same notification again (issue 19 item 6)
+        r = await stack.post("/api/GetPaymentData", as_="gateway", json=_paid(cn, "1.00"))
         assert (r.status_code, r.json()) == (400, {"error_message": "5-Duplicate Payment Amount"})
         r = await stack.post(
             "/api/GetPaymentData", as_="gateway", json=_paid(cn, amount, transaction_identification="TX-10")
@@ -102,8 +104,8 @@ async def test_duplicate_payment_is_code_5(make_stack: StackFactory) -> None:
         assert await count(stack, PaymentReceipt) == 1
         assert await count(stack, PaymentNotification, col(PaymentNotification.accepted)) == 1
         log = await _log(stack)
-        assert [n.code for n in log] == [0, 5, 5]
-        assert log[1].reason == "5-Duplicate Payment Amount" and log[1].payment_id == log[0].payment_id
+        assert [n.code for n in log] == [0, 0, 5, 5]
+        assert log[2].reason == "5-Duplicate Payment Amount" and log[2].payment_id == log[0].payment_id
 
 
 async def _log(stack: Stack) -> list[PaymentNotification]:
