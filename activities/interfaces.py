@@ -29,7 +29,7 @@ from domain.payment_flow import (
     ValuationResult,
 )
 from domain.pool import BulkRequest, PoolDraw, PoolShortfall, PoolTake, TopUpInput, TopUpResult
-from domain.reconciliation import Comparison, MissingPayment, Statement
+from domain.reconciliation import Comparison, MissingPayment, ReconciliationReport, RunDays, Statement
 from domain.sms import ResendReport
 
 # --- payment intent (store) ---
@@ -98,6 +98,14 @@ async def resend_sms(now: datetime) -> ResendReport: ...
 
 
 # --- reconciliation ---
+
+
+@activity.defn(name="open_reconciliation_days")
+async def open_reconciliation_days(days: RunDays) -> list[date]: ...
+
+
+@activity.defn(name="finish_reconciliation_day")
+async def finish_reconciliation_day(report: ReconciliationReport) -> None: ...
 
 
 @activity.defn(name="fetch_statement")

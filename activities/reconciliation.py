@@ -1,4 +1,5 @@
-"""Reconciliation activities: fetch the gateway's statement, compare it, feed missing payments."""
+"""Reconciliation activities: the days a run reconciles, fetch the gateway's statement, compare it,
+feed missing payments, and record how each day ended."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ from activities.gepg_gateway import GepgGateway
 from domain.errors import Refused
 from domain.intent import GatewayProtocol, PaymentReport
 from domain.payment_flow import record_payment_update_id
-from domain.reconciliation import Comparison, MissingPayment, Statement, StatementLine
+from domain.reconciliation import (
+    Comparison,
+    MissingPayment,
+    ReconciliationReport,
+    RunDays,
+    Statement,
+    StatementLine,
+)
 from payflow.settings import Settings
 from store.db import SessionFactory
-from store.reconciliation import compare, record_issue
+from store.reconciliation import compare, finish_day, open_days, record_issue
 
 
 class ReconciliationActivities:
@@ -30,6 +38,14 @@ class ReconciliationActivities:
             if settings.gateway_protocol is GatewayProtocol.GEPG
             else None
         )
+
+    @activity.defn
+    async def open_reconciliation_days(self, days: RunDays) -> list[date]:
+        return await open_days(self._sessions, days)
+
+    @activity.defn
+    async def finish_reconciliation_day(self, report: ReconciliationReport) -> None:
+        await finish_day(self._sessions, report)
 
     @activity.defn
     async def fetch_statement(self, day: date) -> Statement:

@@ -27,6 +27,7 @@ from store.invariants import (
     payments_by_id,
     pool_findings,
     premium_findings,
+    reconciliation_findings,
     settlement_findings,
     sms_findings,
 )
@@ -84,6 +85,7 @@ async def check(
     deliveries, dispatched, pending = await delivery_findings(sessions, tenant)
     report.violations += premiums + settlements + deliveries + await duplicate_findings(sessions, tenant)
     report.violations += await pool_findings(sessions, tenant) + await sms_findings(sessions, tenant)
+    report.violations += await reconciliation_findings(sessions, tenant)
     statuses = _StatusCheck(client, concurrency, query_timeout_s) if client is not None else None
     payments = 0
     async for page in payment_pages(sessions, tenant):

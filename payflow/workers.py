@@ -113,6 +113,8 @@ async def worker(
                     reconciliation.compare_statement,
                     reconciliation.reconcile_statement,
                     reconciliation.feed_payment,
+                    reconciliation.open_reconciliation_days,
+                    reconciliation.finish_reconciliation_day,
                     claims.create_case,
                     claims.record_settlement,
                     claims.record_case_change,

@@ -5,7 +5,7 @@ number; `POST /payments` is a payer paying a control number at a PSP, which the 
 payflow (GetPaymentData); bills can be cancelled unless paid; `GET /statements` is the day's
 statement for reconciliation; `POST /bills/bulk` bills a product's pool numbers at once.
 `/_sim/behaviour` switches it: accept or refuse bills, answer 503, assign / duplicate / fail control
-numbers, hold callbacks until `/_sim/release`, refuse cancels.
+numbers, hold callbacks until `/_sim/release`, refuse cancels or statements.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Behaviour(BaseModel):
     ack: Literal["accept", "refuse", "unavailable"] = "accept"
     callback: Literal["assign", "duplicate", "error", "hold"] = "assign"
     cancel: Literal["accept", "refuse"] = "accept"
+    statement: Literal["answer", "refuse"] = "answer"
     delay_ms: int = 100
 
 
@@ -342,7 +343,10 @@ def create_app(
         return reply
 
     @app.get("/statements")
-    async def statement(day: date) -> dict[str, Any]:
+    async def statement(day: date, response: Response) -> dict[str, Any]:
+        if state.behaviour.statement == "refuse":
+            response.status_code = 403
+            return {"error": "statement refused"}
         return {
             "date": day.isoformat(),
             "transactions": [p for p in state.payments if p["paid_on"] == day.isoformat()],

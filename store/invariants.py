@@ -12,13 +12,14 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import exists, func, or_, true
 from sqlmodel import col, select
 
+from domain.reconciliation import overdue
 from domain.sms import FAILED_TOO_LONG
 from domain.status import PaymentStatus
 from domain.webhooks import matches
@@ -36,6 +37,7 @@ from store.models import (
     WebhookEndpoint,
     utcnow,
 )
+from store.reconciliation import PENDING, day_rows
 
 MATCHED = int(PaymentStatus.MATCHED)
 PAGE = 500
@@ -430,3 +432,37 @@ async def sms_findings(sessions: SessionFactory, tenant: str | None) -> list[Fin
         )
         for row in rows
     ]
+
+
+async def reconciliation_findings(sessions: SessionFactory, tenant: str | None) -> list[Finding]:
+    """Statement days without their statement: pending after a run tried them (refused), or overdue,
+    and days no run opened between the first one and the day before yesterday. The statement spans
+    every tenant's bills: a tenant's check leaves it out."""
+    if tenant is not None:
+        return []
+    rows = await day_rows(sessions)
+    today = utcnow().date()
+    found = [
+        Finding(
+            "reconciliation",
+            f"reconciliation day {row.day}",
+            f"no statement after {row.attempts} attempts" + (f" ({row.outcome})" if row.outcome else ""),
+            {"day": row.day.isoformat()},
+        )
+        for row in rows
+        if row.state == PENDING and (row.attempts or overdue(row.day, today))
+    ]
+    known = {row.day for row in rows}
+    day = rows[0].day if rows else today
+    while overdue(day, today):
+        if day not in known:
+            found.append(
+                Finding(
+                    "reconciliation",
+                    f"reconciliation day {day}",
+                    "no run opened it",
+                    {"day": day.isoformat()},
+                )
+            )
+        day += timedelta(days=1)
+    return sorted(found, key=lambda f: f.ids["day"])

@@ -435,6 +435,19 @@ class PooledNumber(SQLModel, table=True):
     reserved_at: datetime | None = None
 
 
+class ReconciliationDay(SQLModel, table=True):
+    """A statement day: `pending` until a run reconciled its statement (`done`) or an operator marked it
+    (`marked`); every scheduled run retries the pending days, so no day is lost to a refusal or to a run
+    the schedule skipped."""
+
+    day: date = Field(primary_key=True)
+    state: str = Field(default="pending", max_length=8)
+    attempts: int = 0
+    outcome: str | None = None
+    """What the last attempt found (its counts), why it was refused, or the operator's reason."""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class GepgStatement(SQLModel, table=True):
     """GePG's answer to a reconciliation request (`gepgSpReconcResp`, research §5.5), kept until the
     reconciliation activity that asked for it reads it: GePG answers on a callback to the API, while

@@ -1,15 +1,26 @@
-"""Reconciliation records: compare statement lines with receipts and keep issues for operators."""
+"""Reconciliation records: compare statement lines with receipts and keep issues for operators; and
+the statement days, each pending until a run reconciled it."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 
-from sqlmodel import select
+from sqlmodel import col, func, select
 
-from domain.reconciliation import Comparison, MissingPayment, Statement, StatementLine
-from store.db import SessionFactory, add_once
-from store.models import Payment, PaymentReceipt, ReconciliationIssue
+from domain.reconciliation import (
+    Comparison,
+    MissingPayment,
+    ReconciliationReport,
+    RunDays,
+    Statement,
+    StatementLine,
+    days_to_open,
+)
+from store.db import SessionFactory, add_once, transaction
+from store.models import Payment, PaymentReceipt, ReconciliationDay, ReconciliationIssue, utcnow
+
+PENDING, DONE, MARKED = "pending", "done", "marked"
 
 
 async def compare(sessions: SessionFactory, statement: Statement) -> Comparison:
@@ -62,3 +73,52 @@ async def record_issue(
         detail=detail,
     )
     await add_once(sessions, issue)  # False: recorded by an earlier run of the same day
+
+
+# --- statement days -----------------------------------------------------------------------------
+
+
+async def open_days(sessions: SessionFactory, days: RunDays) -> list[date]:
+    """The days a run reconciles, each with its row: the given day, or else (a scheduled run) the days
+    no run opened yet (`days_to_open`) and every day still pending, oldest first."""
+    if days.day is not None:
+        await add_once(sessions, ReconciliationDay(day=days.day))
+        return [days.day]
+    async with sessions() as s:
+        last = (await s.exec(select(func.max(ReconciliationDay.day)))).one()
+    for day in days_to_open(last, days.yesterday):
+        await add_once(sessions, ReconciliationDay(day=day))
+    async with sessions() as s:
+        q = select(ReconciliationDay.day).where(
+            ReconciliationDay.state == PENDING, col(ReconciliationDay.day) <= days.yesterday
+        )
+        return list((await s.exec(q.order_by(col(ReconciliationDay.day)))).all())
+
+
+async def finish_day(sessions: SessionFactory, report: ReconciliationReport) -> None:
+    """Count the attempt; the day is done unless its statement was refused (then it stays as it was:
+    pending, or done by an earlier run)."""
+    async with transaction(sessions) as s:
+        row = await s.get(ReconciliationDay, report.day) or ReconciliationDay(day=report.day)
+        row.attempts += 1
+        row.outcome = report.summary()
+        row.state = row.state if report.refused is not None else DONE
+        row.updated_at = utcnow()
+        s.add(row)
+
+
+async def mark_day(sessions: SessionFactory, day: date, reason: str) -> bool:
+    """An operator's word that `day` needs no statement (the gateway has none and never will); False
+    when the day already has its statement."""
+    async with transaction(sessions) as s:
+        row = await s.get(ReconciliationDay, day) or ReconciliationDay(day=day)
+        if row.state == DONE:
+            return False
+        row.state, row.outcome, row.updated_at = MARKED, f"marked by an operator: {reason}", utcnow()
+        s.add(row)
+    return True
+
+
+async def day_rows(sessions: SessionFactory) -> list[ReconciliationDay]:
+    async with sessions() as s:
+        return list((await s.exec(select(ReconciliationDay).order_by(col(ReconciliationDay.day)))).all())

@@ -4,15 +4,18 @@ by a signed `gepgSpReconcReq` / `gepgSpReconcResp` round trip and fed to its flo
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import httpx
 from sqlmodel import select
 
-from domain.reconciliation import ReconciliationInput
+from domain.reconciliation import ReconciliationInput, StatementLine
 from gepg import codes, messages
 from gepg.signing import signer_from_pkcs12
 from gepg.xml import parse
+from store import gepg_statements
+from store.db import make_engine, session_factory
 from store.models import GepgStatement, Payment
 from tests.gepg.test_flow_a import INTENT, eventually
 from tests.stack import GEPG_PASSWORD, Stack, StackFactory
@@ -72,3 +75,21 @@ async def test_reconciliation_over_gepg_feeds_a_lost_payment(make_stack: StackFa
         assert "43" not in kept and "42" not in kept and len(kept) == 1
         r = await s.post("/api/GetReconciliationData", as_="gateway", json={"statement": []})
         assert r.status_code == 415 and r.json()["code"] == "unsupported_media_type"
+
+
+async def test_a_failure_answer_is_replaced_by_a_later_statement(db_url: str) -> None:
+    """GePG may answer a request with a failure, then (asked again under the same id) with the
+    statement: the statement wins, and a late failure never replaces it."""
+    sessions = session_factory(make_engine(db_url))
+    line = StatementLine(
+        control_number="991234567890",
+        transaction_id="TX-1",
+        amount=Decimal("5000"),
+        paid_on=date(2026, 12, 6),
+    )
+    await gepg_statements.keep(sessions, "77", "demo", codes.FAILURE, [])
+    assert await gepg_statements.answer(sessions, "77") == (codes.FAILURE, [])
+    await gepg_statements.keep(sessions, "77", "demo", codes.SUCCESS, [line])
+    assert await gepg_statements.answer(sessions, "77") == (codes.SUCCESS, [line])
+    await gepg_statements.keep(sessions, "77", "demo", codes.FAILURE, [])
+    assert await gepg_statements.answer(sessions, "77") == (codes.SUCCESS, [line])

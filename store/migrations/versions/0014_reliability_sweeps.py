@@ -1,4 +1,4 @@
-"""reliability: whole delivery-attempt outcomes, SMS resend sweep
+"""reliability: whole delivery-attempt outcomes, SMS resend sweep, reconciliation days
 
 Revision ID: 0014
 Revises: 0013
@@ -7,6 +7,7 @@ Create Date: 2026-12-07 02:50:00
 Issue 19 item 10: a delivery attempt keeps its outcome (`result`) and the receiver's Retry-After, so
 a retried attempt answers as its first run did. Null on rows logged before (read from the status).
 Issue 19 item 7: a failed SMS keeps when the resend sweep may try it again, and how often it did.
+Issue 19 item 5: one row per statement day, pending until reconciled or marked by an operator.
 """
 
 import sqlalchemy as sa
@@ -20,6 +21,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "reconciliationday",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("day"),
+    )
     with op.batch_alter_table("deliveryattempt", schema=None) as batch_op:
         batch_op.add_column(sa.Column("result", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
         batch_op.add_column(sa.Column("retry_after", sa.Float(), nullable=True))
@@ -30,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("reconciliationday")
     with op.batch_alter_table("smsmessage", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_smsmessage_next_attempt_at"))
         batch_op.drop_column("next_attempt_at")
