@@ -13,7 +13,7 @@ from api.errors import ApiError
 from api.pagination import since as in_utc
 from api.schemas import RowId
 from payflow.deliveries import replay, replay_all
-from payflow.ssrf import allowed_hosts, endpoint_problem
+from payflow.ssrf import allowed_hosts, tenant_problem
 from store.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from store.webhooks import WebhookStore, generate_secret
 
@@ -136,7 +136,7 @@ def _store(request: Request) -> WebhookStore:
 
 
 async def _checked(request: Request, url: str) -> str:
-    problem = await endpoint_problem(url, allowed_hosts(request.app.state.settings.webhook_allow_hosts))
+    problem = await tenant_problem(url, allowed_hosts(request.app.state.settings.webhook_allow_hosts))
     if problem is not None:
         raise ApiError(422, "endpoint_url_refused", problem)
     return url

@@ -27,7 +27,7 @@ async def test_registration_refuses_private_and_plain_http_unless_allow_listed(
             "https://[::1]/hook": "not a public address",
             "https://[64:ff9b::7f00:1]/hook": "not a public address",  # NAT64 of 127.0.0.1
             "https://[2002:7f00:1::]/hook": "not a public address",  # 6to4 of 127.0.0.1
-            "https://localhost/hook": "resolves to",
+            "https://localhost/hook": "localhost is not an allowed public address",
             "http://hooks.example.org/hook": "https",
         }
         for url, reason in refused.items():
