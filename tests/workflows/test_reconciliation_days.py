@@ -14,7 +14,7 @@ from domain.reconciliation import ReconciliationInput, ReconciliationReport
 from domain.status import PaymentStatus as S
 from payflow.check import check
 from store.db import make_engine, session_factory
-from tests.workflows.harness import Harness, harness
+from tests.workflows.harness import Harness, harness, record
 from workflows.payment_intent import PaymentIntentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 
@@ -67,3 +67,6 @@ async def test_a_refused_day_is_fetched_again_by_the_next_run(
         assert named == [f"reconciliation day {yesterday}"]
         assert second is not None and second.day == yesterday + timedelta(days=1)
         assert not [f for f in (await check(sessions, None)).violations if f.check == "reconciliation"]
+        for n, scenario in ((1, "days_refused"), (2, "days_refused_day_fed_next_run")):
+            run = h.client.get_workflow_handle(f"reconciliation-run-{n}-{h.settings.task_queue}")
+            await record(run, f"../reconciliation/{scenario}")  # since the reconciliation-days patch
