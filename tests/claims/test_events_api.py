@@ -6,7 +6,8 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from store.db import transaction
+from store.db import make_engine, session_factory, transaction
+from store.events import append, expired_beyond
 from store.models import Event, utcnow
 from tests.api.helpers import wait_for
 from tests.claims.test_settlements import HANDLER, events, new_case
@@ -98,3 +99,17 @@ async def test_a_cursor_older_than_retention_answers_a_gap_then_resumes_and_hold
         assert [int(i["id"][1:]) for i in page["data"]] == [fresh["case_created_event_id"]]
         r = await stack.get("/api/events/v1/dk/external/demo/receive?lastEventId=_0", as_="claims")
         assert r.status_code == 410  # still a gap from the start, never silently skipped
+
+
+async def test_events_past_retention_are_found_on_both_engines(any_db_url: str) -> None:
+    sessions = session_factory(make_engine(any_db_url))
+    async with transaction(sessions) as s:
+        ids = [(await append(s, "demo", f"k{n}", {"eventType": "case_created"})).id for n in range(3)]
+        old = await s.get(Event, ids[1])
+        assert old is not None and ids[0] is not None
+        old.created_at = utcnow() - timedelta(days=91)
+        s.add(old)
+    since = utcnow() - timedelta(days=90)
+    assert await expired_beyond(sessions, "demo", 0, since) == (1, ids[1])
+    assert await expired_beyond(sessions, "demo", ids[1], since) is None
+    assert await expired_beyond(sessions, "other", 0, since) is None

@@ -80,11 +80,11 @@ def scalepoint_form(
 
 
 async def test_a_cancelled_revision_is_reversed_and_the_next_delta_starts_from_what_was_emitted(
-    db_url: str,
+    any_db_url: str,
 ) -> None:
     """Item 12: rev1 10,000, rev2 12,000 (+2,000), cancel rev2, rev3 11,000 ran +1,000 against rev1 with
     no event for the cancel: the claimant's running total was 13,000 against a true 11,000."""
-    case = await Case(session_factory(make_engine(db_url))).open()
+    case = await Case(session_factory(make_engine(any_db_url))).open()
     await case.settle(settlement(compensation=10000))
     await case.settle(settlement(compensation=12000))
     await case.cancel(1)
@@ -93,11 +93,14 @@ async def test_a_cancelled_revision_is_reversed_and_the_next_delta_starts_from_w
     assert reversal["settlement"]["revisionToken"] == case.revisions[1][0]
     await case.settle(settlement(compensation=11000))
     assert_conserved(await case.settled_events(), case.latest())
+    tokens = [t for t, _ in case.revisions]  # each points to its successor (the Settlement API's read)
+    found = [await claims.revision_by_token(case.sessions, t) for t in tokens]
+    assert [f[2] if f else "?" for f in found] == [tokens[1], tokens[2], None]
 
 
-async def test_cancelling_the_only_revision_then_settling_again_pays_once(db_url: str) -> None:
+async def test_cancelling_the_only_revision_then_settling_again_pays_once(any_db_url: str) -> None:
     """Item 12: the whole settlement went out twice."""
-    case = await Case(session_factory(make_engine(db_url))).open()
+    case = await Case(session_factory(make_engine(any_db_url))).open()
     await case.settle(settlement())
     await case.cancel(0)
     assert_conserved(await case.settled_events(), None)
@@ -105,9 +108,9 @@ async def test_cancelling_the_only_revision_then_settling_again_pays_once(db_url
     assert_conserved(await case.settled_events(), case.latest())
 
 
-async def test_a_repeated_cancel_writes_one_reversal(db_url: str) -> None:
+async def test_a_repeated_cancel_writes_one_reversal(any_db_url: str) -> None:
     """The cancel activity retried after its commit: the reversal is in the log once."""
-    case = await Case(session_factory(make_engine(db_url))).open()
+    case = await Case(session_factory(make_engine(any_db_url))).open()
     await case.settle(settlement())
     await case.cancel(0)
     await case.cancel(0)
@@ -157,9 +160,9 @@ async def test_payee_conservation(db_url: str, steps: list[tuple[str, Any]]) -> 
         assert_conserved(await case.settled_events(), case.latest())
 
 
-async def test_the_store_refuses_a_settlement_key_reused_with_another_body(db_url: str) -> None:
+async def test_the_store_refuses_a_settlement_key_reused_with_another_body(any_db_url: str) -> None:
     """Item 16 at the store (the activity's path): the key's first revision answered any body."""
-    case = await Case(session_factory(make_engine(db_url))).open()
+    case = await Case(session_factory(make_engine(any_db_url))).open()
     first = SettlementInput.model_validate(settlement())
     token, _ = await claims.record_settlement(case.sessions, case.id, 1, first, "c", AT, BY, "settle-k")
     again = await claims.record_settlement(case.sessions, case.id, 2, first, "c", AT, BY, "settle-k")
