@@ -81,6 +81,8 @@ def fee_added_back(
     """The fee the carrier kept, added back before matching (research §2.5 step 2): the reverse fee
     of what was received, and never less than the bill's own fee once the bill is paid, so a payer
     who pays exactly what was billed is paid in full whatever the rounding of the reverse fee."""
+    if type_of_payment != TypeOfPayment.MOBILE_PHONE:
+        return ZERO
     fee = reverse_transfer_fee(received, type_of_payment, policy)
     if received >= to_be_paid > 0 and billed_fee > fee:
         return billed_fee
