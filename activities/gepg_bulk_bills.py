@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from activities.gepg_gateway import BILL_PATH, TAKEN, GepgGateway
+from activities.gepg_gateway import BILL_PATH, GepgGateway, bill_reply
 from domain.pool import BulkOrder, BulkReply, pool_bill_id
-from gepg import codes, messages
+from gepg import messages
 from payflow.settings import Settings
 
 POOL_PAYER = "CHF IMIS"
@@ -51,8 +51,6 @@ class GepgBulkBiller:
         bills = pool_bills(self._settings, order, datetime.now(UTC).replace(tzinfo=None))
         inner = messages.bill_submission(self._settings.gepg_sp_code, bills)
         reply = await self._gepg.send(BILL_PATH, "default.sp.in", inner, messages.BILL_REQUEST_ACK)
-        status = messages.read_status_ack(reply)
-        if status in TAKEN:
-            return BulkReply(accepted=True, code=codes.SUCCESS, message="numbers follow by callback")
-        first, _, _ = codes.reasons(status).partition(":")
-        return BulkReply(accepted=False, code=first, message=codes.reasons(status).removeprefix(f"{first}:"))
+        taken, code, message = bill_reply(messages.read_status_ack(reply))
+        message = "numbers follow by callback" if taken else message
+        return BulkReply(accepted=taken, code=code, message=message)

@@ -2,10 +2,11 @@
 
 A bill is one `gepgBillSubReq` posted to `/api/bill/sigqrequest` (`Gepg-Com: default.sp.in`); GePG's
 signed `gepgBillSubReqAck` says 7101 when it took the bill, else the codes become "code:description"
-reasons. GePG knows bills by BillId = our payment id, so a retried post meets 7226 "Duplicate Bill
-Information" for the bill the first attempt left there: that counts as taken. A cancellation is
-`gepgBillCanclReq` with `Gepg-Com: changebill.sp.in`, cancelled only on TrxSts GS. A reply whose
-signature does not verify is not trusted: the call raises and Temporal retries it.
+reasons. A cancellation is `gepgBillCanclReq` with `Gepg-Com: changebill.sp.in`. Every reply is read
+by its code (gepg/codes.py), not its TrxSts: GePG knows bills by BillId = our payment id, so a
+retried post meets 7226 "Duplicate Bill Information" for the bill its first attempt left there, and
+a retried cancel 7283 "Bill has been cancelled": both count as done. A reply whose signature does
+not verify is not trusted, nor is a 7303 final: the call raises and Temporal retries it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,23 @@ from payflow.settings import Settings
 from store.models import Payment, PaymentDetail
 
 BILL_PATH, CANCEL_PATH = "/api/bill/sigqrequest", "/api/bill/sigcancel_request"
-TAKEN = {codes.SUCCESS, codes.DUPLICATE_BILL}
+
+
+def done(status: str, what: str) -> bool:
+    """A reply's status code by the one table (gepg/codes.py): True when done (7101, or a retry
+    meeting what its first attempt did: 7226, 7283), False when refused for good; a code to retry
+    (7303) raises, so Temporal retries the call."""
+    if codes.meaning(status) is codes.Meaning.RETRY:
+        raise RuntimeError(f"GePG answered {what} with {codes.reasons(status)}: retried")
+    return codes.done(status)
+
+
+def bill_reply(status: str) -> tuple[bool, str, str]:
+    """(taken, code, message) of a `gepgBillSubReqAck`; refused with "code:description" reasons."""
+    if done(status, "a bill"):
+        return True, codes.SUCCESS, "Successful"
+    code, _, message = codes.reasons(status).partition(":")
+    return False, code, message
 
 
 class GepgGateway:
@@ -61,11 +78,8 @@ class GepgGateway:
     async def post_bill(self, bill: BillRequest, payment: Payment, details: list[PaymentDetail]) -> BillAck:
         inner = messages.bill_submission(self._settings.gepg_sp_code, [self.bill(bill, payment, details)])
         reply = await self.send(BILL_PATH, "default.sp.in", inner, messages.BILL_REQUEST_ACK)
-        status = messages.read_status_ack(reply)
-        if status in TAKEN:
-            return BillAck(accepted=True, code=codes.SUCCESS, message="Successful")
-        first, _, _ = codes.reasons(status).partition(":")
-        return BillAck(accepted=False, code=first, message=codes.reasons(status).removeprefix(f"{first}:"))
+        taken, code, message = bill_reply(messages.read_status_ack(reply))
+        return BillAck(accepted=taken, code=code, message=message)
 
     async def cancel_bill(self, intent_id: str, payment: Payment | None) -> CancelOutcome:
         if payment is None or payment.id is None:
@@ -74,8 +88,8 @@ class GepgGateway:
             self._settings.gepg_sp_code, self._settings.gepg_system_id, str(payment.id)
         )
         reply = await self.send(CANCEL_PATH, "changebill.sp.in", inner, messages.CANCEL_RESPONSE)
-        status, code = messages.read_bill_cancel_response(reply)
-        if status == codes.SETTLED:
+        code = messages.read_bill_cancel_response(reply)
+        if done(code, "a cancel"):
             return CancelOutcome(cancelled=True)
         return CancelOutcome(cancelled=False, code=3, message=codes.reasons(code))
 

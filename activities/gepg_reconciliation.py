@@ -16,7 +16,7 @@ from datetime import date
 
 from temporalio import activity
 
-from activities.gepg_gateway import GepgGateway
+from activities.gepg_gateway import GepgGateway, done
 from domain.errors import Refused
 from domain.reconciliation import Statement
 from gepg import codes, messages
@@ -41,12 +41,12 @@ async def fetch(settings: Settings, gepg: GepgGateway, sessions: SessionFactory,
     inner = messages.reconciliation_request(reconc_id, settings.gepg_sp_code, settings.gepg_system_id, day)
     ack = await gepg.send(REQUEST_PATH, "default.sp.in", inner, messages.RECONCILIATION_REQUEST_ACK)
     status = messages.read_status_ack(ack, "ReconcStsCode")
-    if status != codes.SUCCESS:
+    if not done(status, "a reconciliation request"):
         raise Refused(f"GePG refused the reconciliation request of {day}: {codes.reasons(status)}")
     while (answered := await answer(sessions, reconc_id)) is None:
         activity.heartbeat(reconc_id)
         await asyncio.sleep(POLL_S)
     status, lines = answered
-    if status not in (codes.SUCCESS, codes.NO_PAYMENT_FOUND):
+    if not codes.done(status):  # 7324: a day without payments; a kept answer is not asked again
         raise Refused(f"GePG's reconciliation of {day} failed: {codes.reasons(status)}")
     return Statement(day=day, lines=lines)

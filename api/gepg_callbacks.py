@@ -192,7 +192,7 @@ async def control_numbers(
         if payment is None:
             log.warning("GePG control number for unknown bill %s", bill_id)
             continue
-        settled = result.status == codes.SETTLED
+        settled = result.settled
         receipt = ControlNumberReceipt(
             control_number=result.control_number if settled else None,
             error_occured=not settled,

@@ -29,12 +29,8 @@ async def receive(pool: PoolStore, results: dict[int, list[ControlNumberResult]]
         if request is None or request.expires_at is None:
             log.warning("GePG control numbers for unknown (or pre-0012) pool request %s", request_id)
             continue
-        settled = [
-            PooledBill(bill_id=r.bill_id, control_number=r.control_number)
-            for r in bills
-            if r.status == codes.SETTLED
-        ]
-        failed = [r for r in bills if r.status != codes.SETTLED]
+        settled = [PooledBill(bill_id=r.bill_id, control_number=r.control_number) for r in bills if r.settled]
+        failed = [r for r in bills if not r.settled]
         if failed:
             reasons = ";".join(f"{r.bill_id}={codes.reasons(r.code)}" for r in failed)
             log.warning("GePG refused pool bills of request %s: %s", request_id, reasons)

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from gepg import codes
 from gepg.signing import Signer
 from gepg.xml import Envelope, MessageError, element, envelope, serialise, text
 
@@ -163,12 +164,17 @@ def read_status_ack(env: Envelope, field_name: str = "TrxStsCode") -> str:
 
 @dataclass(frozen=True)
 class ControlNumberResult:
-    """One `BillTrxInf` of `gepgBillSubResp`: the bill's control number (GS) or its failure (GF)."""
+    """One `BillTrxInf` of `gepgBillSubResp`: the bill's control number (7101) or its failure."""
 
     bill_id: str
     control_number: str
     status: str
+    """TrxSts as sent (GS/GF), empty when absent: the code is what is read."""
     code: str
+
+    @property
+    def settled(self) -> bool:
+        return codes.meaning(self.code) is codes.Meaning.ACCEPTED and bool(self.control_number)
 
 
 def bill_submission_response(results: list[ControlNumberResult]) -> etree._Element:
@@ -190,13 +196,24 @@ def bill_submission_response(results: list[ControlNumberResult]) -> etree._Eleme
 def read_bill_submission_response(env: Envelope) -> list[ControlNumberResult]:
     results = [
         ControlNumberResult(
-            text(n, "BillId"), text(n, "PayCntrNum", False), text(n, "TrxSts"), text(n, "TrxStsCode")
+            text(n, "BillId"), text(n, "PayCntrNum", False), text(n, "TrxSts", False), status_code(n)
         )
         for n in env.inner.iterfind("BillTrxInf")
     ]
-    if not results or any(r.status not in ("GS", "GF") for r in results):
-        raise MessageError("gepgBillSubResp needs BillTrxInf with TrxSts GS or GF")
+    if not results:
+        raise MessageError("no BillTrxInf")
     return results
+
+
+def status_code(node: etree._Element) -> str:
+    """A bill's TrxStsCode, which decides (gepg/codes.py); a reply with only TrxSts reads as 7101 for
+    GS and 7201 for GF; one with neither is not a reply."""
+    code, status = text(node, "TrxStsCode", False), text(node, "TrxSts", False)
+    if code:
+        return code
+    if status in (codes.SETTLED, codes.FAILED):
+        return codes.SUCCESS if status == codes.SETTLED else codes.FAILURE
+    raise MessageError(f"{node.tag} has neither TrxStsCode nor TrxSts GS/GF")
 
 
 @dataclass(frozen=True)
@@ -294,12 +311,12 @@ def bill_cancel_response(bill_id: str, status: str, code: str) -> etree._Element
     )
 
 
-def read_bill_cancel_response(env: Envelope) -> tuple[str, str]:
-    """(TrxSts, TrxStsCode) of the first `BillCanclTrxDt`: cancelled only on GS (research §2.8)."""
+def read_bill_cancel_response(env: Envelope) -> str:
+    """The status code of the first `BillCanclTrxDt` (research §2.8), whatever its TrxSts says."""
     first = env.inner.find("BillCanclTrxDt")
     if first is None:
         raise MessageError("no BillCanclTrxDt")
-    return text(first, "TrxSts"), text(first, "TrxStsCode", False)
+    return status_code(first)
 
 
 def reconciliation_request(request_id: str, sp_code: str, sp_sys_id: str, day: date) -> etree._Element:

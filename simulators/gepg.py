@@ -124,6 +124,9 @@ def create_app(api_url: str, signer: Signer, payflow: Verifier) -> FastAPI:
             bill_id = messages.read_bill_cancel_request(envelope)
         except MessageError:
             return reply(messages.CANCEL_RESPONSE, codes.INVALID_REQUEST)
+        if (state.bills.get(bill_id) or {}).get("cancelled"):  # a retried cancel, as GePG answers it
+            inner = messages.bill_cancel_response(bill_id, codes.FAILED, codes.BILL_CANCELLED)
+            return Response(messages.signed(signer, inner), media_type="application/xml")
         status, answer = ops.cancel(bill_id)
         settled = codes.SETTLED if status == 200 else codes.FAILED
         inner = messages.bill_cancel_response(bill_id, settled, answer["code"])
