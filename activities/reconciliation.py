@@ -3,11 +3,12 @@ feed missing payments, and record how each day ended."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import httpx
 from temporalio import activity
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import gepg_reconciliation
@@ -102,9 +103,17 @@ class ReconciliationActivities:
         handle = activity.client().get_workflow_handle(f"payment-intent-{missing.intent_id}")
         try:
             # One update id per transaction: a retried activity joins the first update, not a refusal.
-            await handle.execute_update(
-                PaymentIntentWorkflow.record_payment, report, id=record_payment_update_id(line.transaction_id)
-            )
+            # Bounded: a workflow that does not answer fails this attempt, which is retried.
+            async with asyncio.timeout(self._settings.update_timeout_s):
+                await handle.execute_update(
+                    PaymentIntentWorkflow.record_payment,
+                    report,
+                    id=record_payment_update_id(line.transaction_id),
+                )
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+            raise RuntimeError(
+                f"the intent's workflow did not answer within {self._settings.update_timeout_s:g} s"
+            ) from err
         except (WorkflowUpdateFailedError, RPCError) as err:
             if isinstance(err, RPCError) and err.status != RPCStatusCode.NOT_FOUND:
                 raise  # Temporal unreachable: retried until it is back

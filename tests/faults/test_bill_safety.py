@@ -13,13 +13,15 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.gateway import GatewayActivities
 from activities.payment_intent import IntentActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.webhooks import EventRelay
 from domain.intent import CNMode, GatewayProtocol, IntentOptions, PaymentReport
 from domain.payment_flow import (
@@ -34,6 +36,7 @@ from domain.payment_flow import (
     StoreView,
 )
 from domain.pool import BulkRequest, PooledBill
+from domain.reconciliation import MissingPayment, StatementLine
 from domain.status import PaymentStatus as S
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
@@ -41,7 +44,7 @@ from store.pool import PoolStore
 from store.registry import SqlRegistry
 from store.webhooks import WebhookStore
 from tests.faults.wiring import fault_harness, fault_settings
-from tests.workflows.harness import Harness, record
+from tests.workflows.harness import Harness, intent_input, record
 from workflows.payment_intent import PaymentIntentWorkflow
 
 SELF_PAYER = {"officer_code": None}
@@ -312,3 +315,31 @@ async def test_a_payment_is_answered_while_the_cancel_waits_for_a_down_gateway(
         gated.cancel.opened.set()
     assert receipt.complete and not outcome.cancelled
     assert final.status is S.MATCHED
+
+
+async def test_feeding_a_payment_to_a_workflow_that_does_not_answer_is_bounded(
+    dev_env: WorkflowEnvironment, db_url: str
+) -> None:
+    """No worker answers the intent's workflow: the feed's attempt ends (and is retried) instead of
+    waiting without limit."""
+    request = intent_input(CNMode.INTERNAL, **SELF_PAYER)
+    unpolled = f"nobody-{request.intent_id}"
+    handle = await dev_env.client.start_workflow(
+        PaymentIntentWorkflow.run, request, id=f"payment-intent-{request.intent_id}", task_queue=unpolled
+    )
+    settings = fault_settings(db_url).model_copy(update={"update_timeout_s": 1.0})
+    line = StatementLine(
+        control_number="990000000999", transaction_id="TX-FEED", amount=1, paid_on=date(2026, 11, 22)
+    )
+    engine = make_engine(db_url)
+    try:
+        async with httpx.AsyncClient() as http:
+            recon = ReconciliationActivities(settings, http, session_factory(engine))
+            feed = ActivityEnvironment(client=dev_env.client).run(
+                recon.feed_payment, MissingPayment(intent_id=request.intent_id, line=line)
+            )
+            with pytest.raises(RuntimeError, match="did not answer within 1 s"):
+                await asyncio.wait_for(feed, 10)
+    finally:
+        await handle.terminate()
+        await engine.dispose()
