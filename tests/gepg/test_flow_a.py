@@ -100,9 +100,8 @@ async def _tampered_payment_leaves_no_trace(s: Stack, answer: dict[str, Any], cn
         "M-Pesa",
     )
     raw = messages.signed(signer, messages.payment_info([info]))
-    r = await s.post(
+    r = await s.http.post(  # as GePG posts: no token
         "/api/GetPaymentData",
-        as_="gateway",
         content=raw.replace(b">21000.00<", b">1.00<", 1),
         headers={"Content-Type": "application/xml"},
     )
@@ -157,7 +156,7 @@ async def test_tampered_payment_answers_7303_and_changes_nothing(make_stack: Sta
         raw = messages.signed(signer, messages.payment_info([info]))
         headers = {"Content-Type": "application/xml"}
         for body, code in ((raw.replace(b">10.00<", b">99.00<", 1), "7303"), (b"<Gepg><x/></Gepg>", "7242")):
-            r = await s.post("/api/GetPaymentData", as_="gateway", content=body, headers=headers)
+            r = await s.http.post("/api/GetPaymentData", content=body, headers=headers)
             assert r.status_code == 200
             assert messages.read_status_ack(parse(r.content, messages.PAYMENT_ACK)) == code
         async with s.sessions() as session:

@@ -65,7 +65,7 @@ async def test_reconciliation_over_gepg_feeds_a_lost_payment(make_stack: StackFa
         forged = messages.Reconciliation("42", "SP001", "payflow", codes.SUCCESS, [])
         raw = messages.signed(signer, messages.reconciliation(forged)).replace(b">42<", b">43<", 1)
         xml = {"Content-Type": "application/xml"}
-        r = await s.post("/api/GetReconciliationData", as_="gateway", content=raw, headers=xml)
+        r = await s.http.post("/api/GetReconciliationData", content=raw, headers=xml)
         assert r.status_code == 200
         assert (
             messages.read_status_ack(parse(r.content, messages.RECONCILIATION_ACK), "ReconcStsCode") == "7303"
@@ -73,7 +73,7 @@ async def test_reconciliation_over_gepg_feeds_a_lost_payment(make_stack: StackFa
         async with s.sessions() as session:
             kept = (await session.exec(select(GepgStatement.request_id))).all()
         assert "43" not in kept and "42" not in kept and len(kept) == 1
-        r = await s.post("/api/GetReconciliationData", as_="gateway", json={"statement": []})
+        r = await s.http.post("/api/GetReconciliationData", json={"statement": []})
         assert r.status_code == 415 and r.json()["code"] == "unsupported_media_type"
 
 
