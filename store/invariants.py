@@ -94,6 +94,7 @@ async def premium_findings(sessions: SessionFactory, tenant: str | None) -> tupl
             col(Payment.id).label("payment"),
             Payment.status,
             Payment.received_amount,
+            Payment.fee_added,
             Payment.surplus,
             col(PaymentDetail.id).label("line_id"),
             PaymentDetail.line_no,
@@ -132,7 +133,8 @@ async def premium_findings(sessions: SessionFactory, tenant: str | None) -> tupl
             if row.status == MATCHED:
                 matched_lines += 1
                 total, _ = shares.get(row.payment, (Decimal("0"), Decimal("0")))
-                shares[row.payment] = (total + (row.share or 0), row.received_amount - row.surplus)
+                distributed = row.received_amount + row.fee_added - row.surplus
+                shares[row.payment] = (total + (row.share or 0), distributed)
             if problem := _line_problem(row):
                 ids = {"payment": row.payment, "line": row.line_no, "premium": row.link}
                 found.append(Finding("premium", *problem, ids))
@@ -147,6 +149,8 @@ async def premium_findings(sessions: SessionFactory, tenant: str | None) -> tupl
 def _line_problem(row: Any) -> tuple[str, str] | None:
     """What is wrong with one payment line's premium, as (subject, message)."""
     line = f"payment {row.payment} line {row.line_no}"
+    if row.link is None and not row.share:
+        return None  # its policy was paid already (by another line or bill): the money is surplus
     if row.link is None:
         return line, "matched, but no premium"
     if row.premium is None:

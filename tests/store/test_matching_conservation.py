@@ -22,6 +22,7 @@ from domain.money import TypeOfPayment
 from domain.payment_flow import ValuationResult
 from domain.registry import PolicyStage, PolicyStatus
 from domain.status import PaymentStatus
+from store.invariants import premium_findings
 from store.models import Family, Insuree, Location, Payment, PaymentDetail, Policy, Premium
 from tests.store.test_matching_rules import Flow, flow, line
 
@@ -131,6 +132,7 @@ async def _run(f: Flow, chfid: str, steps: list[Any]) -> None:
 
 
 async def _conserved(f: Flow, chfid: str) -> None:
+    assert (await premium_findings(f.sessions, None))[0] == []  # and `payflow check` agrees
     async with f.sessions() as s:
         head = (await s.exec(select(Insuree).where(Insuree.chfid == chfid))).one()
         numbers = select(Insuree.chfid).where(Insuree.family_id == head.family_id)

@@ -21,6 +21,7 @@ from domain.registry import PolicyStage, PolicyStatus
 from domain.status import PaymentStatus
 from payflow.settings import Settings
 from store.db import SessionFactory, make_engine, session_factory
+from store.invariants import premium_findings
 from store.models import Insuree, Payment, PaymentDetail, Policy, Premium, Product
 from store.payments import PaymentStore
 from store.registry import SqlRegistry
@@ -168,6 +169,7 @@ async def test_mobile_money_fee_is_added_back_before_matching(any_db_url: str) -
     assert [p.amount for p in await f.premiums(renewal)] == [Decimal("21000")]
     payment = await f.payment(valued.payment_id)
     assert (payment.received_amount, payment.fee_added, payment.surplus) == (20772, 228, 0)
+    assert (await premium_findings(f.sessions, None))[0] == []  # `payflow check` counts the fee in
 
 
 async def test_officer_payment_waits_for_the_contribution_of_the_billed_policy(any_db_url: str) -> None:
@@ -301,6 +303,7 @@ async def test_two_intents_for_one_idle_policy_leave_the_second_as_surplus(any_d
     assert [p.amount for p in await f.premiums(idle)] == [Decimal("21000")]
     assert len(await f.policies(NEW_FAMILY)) == 1
     assert (await f.payment(second.payment_id)).surplus == 21000
+    assert (await premium_findings(f.sessions, None))[0] == []  # a line that took nothing has no premium
 
 
 async def test_overpayment_beyond_the_value_is_surplus(any_db_url: str) -> None:
