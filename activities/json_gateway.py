@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+from datetime import timedelta
 
-from domain.payment_flow import BillAck, BillRequest, CancelOutcome
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from domain.payment_flow import BillAck, BillRequest, CancelOutcome, bill_refused
+from domain.webhooks import retry_after_seconds
 from payflow.settings import Settings
 from store.models import Payment, PaymentDetail
 
@@ -17,8 +21,9 @@ class JsonGateway:
         self._http = http
 
     async def post_bill(self, bill: BillRequest, payment: Payment, details: list[PaymentDetail]) -> BillAck:
-        """The intent id is the idempotency key: a retry never makes a second bill. 4xx is the gateway's
-        refusal (final); 5xx and network errors raise, so Temporal retries."""
+        """The intent id is the idempotency key: a retry never makes a second bill. Only a definitive
+        refusal (`bill_refused`) is final; any other failure raises, so Temporal retries (after the
+        gateway's Retry-After, if it sent one)."""
         body = {
             "bill_id": str(payment.id),
             "reference": bill.intent_id,
@@ -45,9 +50,14 @@ class JsonGateway:
             headers={"Idempotency-Key": bill.intent_id},
             timeout=self._settings.outbound_timeout_s,
         )
-        if response.status_code >= 500:
-            raise RuntimeError(f"gateway answered {response.status_code}")
         reply = _json(response)
+        if not response.is_success and not bill_refused(response.status_code, reply.get("code")):
+            delay = retry_after_seconds(response.headers.get("retry-after"))
+            raise ApplicationError(
+                f"gateway answered {response.status_code}: {reply.get('message', '')}",
+                type="GatewayUnavailable",
+                next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
+            )
         code, message = str(reply.get("code", response.status_code)), str(reply.get("message", ""))
         return BillAck(accepted=response.is_success and code == ACCEPTED, code=code, message=message)
 

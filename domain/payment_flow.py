@@ -44,6 +44,16 @@ class BillAck(BaseModel):
     message: str = ""
 
 
+BILL_REFUSALS = frozenset({400, 404, 409, 422})
+"""HTTP statuses with which a gateway refuses a bill for good, when they carry its refusal code."""
+
+
+def bill_refused(http_status: int, code: object) -> bool:
+    """A definitive refusal of a bill (final: the intent fails with -2). 408, 429, an expired
+    credential (401/403), 5xx, or a 4xx without the gateway's code are outages: retried."""
+    return http_status in BILL_REFUSALS and bool(code)
+
+
 class ControlNumberReceipt(BaseModel):
     """The gateway's answer to a bill: a control number, or an error (openIMIS GetReqControlNumber)."""
 
