@@ -182,3 +182,16 @@ async def test_counterexample_a_new_enrolment_line_on_a_paid_policy(any_db_url: 
     f = flow(any_db_url)
     chfid = await _family(f, "active")
     await _run(f, chfid, [Intent(PolicyStage.NEW, False, False, False, False), Pay(0, "exact", 0)])
+
+
+async def test_counterexample_a_policy_named_twice_after_the_officer_entered_it(any_db_url: str) -> None:
+    """Found on 578d22a (shrunk, renewal lines only): a renewal intent naming the policy twice
+    (42,000), the officer enters the Idle renewal meanwhile, the bill is paid: both lines' shares
+    became premiums of the one 21,000 renewal (42,000)."""
+    f = flow(any_db_url)
+    chfid = await _family(f, "active")
+    twice, once = (
+        Intent(PolicyStage.RENEWAL, False, False, False, True),
+        Intent(PolicyStage.RENEWAL, False, False, False, False),
+    )
+    await _run(f, chfid, [twice, Enter(paid=False), once, Pay(0, "exact", 0)])
