@@ -8,15 +8,16 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
-import pytest
 
 from tests.api.helpers import intent
-from tests.stack import StackFactory
+from tests.api.test_auth_matrix import operations
+from tests.stack import Stack, StackFactory
 
 HUNDRED_MB = 100 * 1024 * 1024
 CHUNK = b"[" + b"1," * 32767 + b"1"  # 64 KiB of a JSON array that never ends
@@ -33,14 +34,16 @@ async def _response(reader: asyncio.StreamReader, head: bytes = b"") -> tuple[in
     return int(status_line.split()[1]), headers, json.loads(body)
 
 
-async def send_100_mb(base_url: str, path: str, *, declared: bool) -> tuple[int, dict[str, str], Any, int]:
+async def send_100_mb(
+    base_url: str, path: str, *, declared: bool, method: str = "POST"
+) -> tuple[int, dict[str, str], Any, int]:
     """POST 100 MB of JSON to `path` (Content-Length declared, or chunked), reading the answer while
     sending; (status, headers, body, bytes sent before the answer came). With a declared length the
     client first waits for `100 Continue`, as HTTP lets it: a server that refuses the length answers
     at once and the client never writes into a connection closed on it."""
     url = urlsplit(base_url)
     reader, writer = await asyncio.open_connection(url.hostname, url.port)
-    head = f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+    head = f"{method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
     head += f"Content-Length: {HUNDRED_MB}\r\nExpect: 100-continue\r\n" if declared else ""
     head += "" if declared else "Transfer-Encoding: chunked\r\n"
     writer.write((head + "\r\n").encode())
@@ -63,86 +66,91 @@ async def send_100_mb(base_url: str, path: str, *, declared: bool) -> tuple[int,
         writer.close()
 
 
-@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
-async def test_a_100_mb_body_is_refused_before_authentication(
-    make_stack: StackFactory, declared: bool
-) -> None:
+async def test_a_100_mb_body_is_refused_before_authentication(make_stack: StackFactory) -> None:
     async with make_stack(with_worker=False) as stack:
+        url = stack.settings.api_url
         process = psutil.Process(os.getpid())  # the API is served in this process
-        before = process.memory_info().rss
-        status, _, body, sent = await send_100_mb(stack.settings.api_url, "/codec/decode", declared=declared)
-        assert status == 413, body
-        assert body["code"] == "body_too_large" and body["status"] == 413
-        assert sent < 8 * 1024 * 1024, sent  # refused at once, not after reading the body
-        assert process.memory_info().rss - before < 20 * 1024 * 1024
+        for declared in (True, False):  # Content-Length, then chunked
+            before = process.memory_info().rss
+            status, _, body, sent = await send_100_mb(url, "/codec/decode", declared=declared)
+            assert status == 413, body
+            assert body["code"] == "body_too_large" and body["status"] == 413
+            assert sent < 8 * 1024 * 1024, sent  # refused at once, not after reading the body
+            assert process.memory_info().rss - before < 20 * 1024 * 1024
+            # the answer in each route family's shape
+            status, _, body, _ = await send_100_mb(url, "/api/GetControlNumber", declared=declared)
+            assert (status, body["error_occured"]) == (413, True), body
+            status, _, body, _ = await send_100_mb(url, "/connect/token", declared=declared)
+            assert (status, body["error"]) == (413, "invalid_request"), body
 
-        # the answer in each route family's shape
-        status, _, body, _ = await send_100_mb(
-            stack.settings.api_url, "/api/GetControlNumber", declared=declared
-        )
-        assert (status, body["error_occured"]) == (413, True), body
-        status, _, body, _ = await send_100_mb(stack.settings.api_url, "/connect/token", declared=declared)
-        assert (status, body["error"]) == (413, "invalid_request"), body
-        # and the API still serves
-        assert (await stack.http.get("/healthz")).status_code == 200
+        routes = {(op.method, re.sub(r"\{\w+\}", "1", op.path)) for op in operations(stack.app)}
+        assert len(routes) > 40
+        for method, path in sorted(routes):  # every route, before routing and authentication
+            status, _, body, sent = await send_100_mb(url, path, declared=True, method=method)
+            assert (status, sent) == (413, 0), (method, path, body)
+        assert (await stack.http.get("/healthz")).status_code == 200  # and the API still serves
 
 
-async def test_deeply_nested_json_is_a_4xx(make_stack: StackFactory) -> None:
+async def test_json_depth_and_list_lengths_are_bounded(make_stack: StackFactory) -> None:
+    async with make_stack(with_worker=False) as stack:
+        await _deep_json_is_a_4xx(stack)
+        await _lists_are_bounded_and_documented(stack)
+        await _bodies_within_the_limits_pass(stack)
+
+
+async def _deep_json_is_a_4xx(stack: Stack) -> None:
     deep = "[" * 100_000 + "]" * 100_000
     json_type = {"content-type": "application/json"}
-    async with make_stack(with_worker=False) as stack:
-        r = await stack.http.post("/connect/token", content=deep, headers=json_type)
-        assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
-        for path in ("/api/GetControlNumber", "/api/GetAssignedControlNumbers"):
-            r = await stack.post(path, content=deep, headers=json_type)
-            assert r.status_code == 400 and r.json()["error_occured"] is True, r.text
-        r = await stack.post("/v1/payment-intents", content=deep, headers=json_type)
-        assert r.status_code == 400 and r.json()["code"] == "json_too_deep", r.text
-        nested: Any = 1
-        for _ in range(40):  # not deep enough to overflow the parser, deeper than any request of ours
-            nested = {"x": nested}
-        r = await stack.post("/v1/payment-intents", json={"phone_number": nested})
-        assert r.status_code == 400 and r.json()["code"] == "json_too_deep", r.text
+    r = await stack.http.post("/connect/token", content=deep, headers=json_type)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    for path in ("/api/GetControlNumber", "/api/GetAssignedControlNumbers"):
+        r = await stack.post(path, content=deep, headers=json_type)
+        assert r.status_code == 400 and r.json()["error_occured"] is True, r.text
+    r = await stack.post("/v1/payment-intents", content=deep, headers=json_type)
+    assert r.status_code == 400 and r.json()["code"] == "json_too_deep", r.text
+    nested: Any = 1
+    for _ in range(40):  # not deep enough to overflow the parser, deeper than any request of ours
+        nested = {"x": nested}
+    r = await stack.post("/v1/payment-intents", json={"phone_number": nested})
+    assert r.status_code == 400 and r.json()["code"] == "json_too_deep", r.text
 
 
-async def test_a_body_within_the_limit_still_works(make_stack: StackFactory) -> None:
-    async with make_stack(with_worker=False) as stack:
-        payloads = {"payloads": [{"metadata": {"encoding": "YmluYXJ5L3BsYWlu"}, "data": "eA=="}] * 10}
-        r = await stack.post("/codec/decode", as_="operator", json=payloads)
-        assert r.status_code == 200, r.text
-        chunked = stack.http.stream(
-            "POST",
-            "/connect/token",
-            content=_chunks(b"grant_type=client_credentials"),
-            headers={"content-type": "application/x-www-form-urlencoded"},
-            auth=httpx.BasicAuth(stack.clients["eo"].client_id, stack.clients["eo"].client_secret),
-        )
-        async with chunked as r:
-            assert r.status_code == 200, await r.aread()
+async def _lists_are_bounded_and_documented(stack: Stack) -> None:
+    schema = (await stack.http.get("/openapi.json")).json()
+
+    def body_of(path: str) -> dict[str, Any]:
+        content = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        found: dict[str, Any] = content["schema"]
+        if "$ref" in found:
+            return dict(schema["components"]["schemas"][found["$ref"].rsplit("/", 1)[1]])
+        return found
+
+    assert body_of("/api/GetControlNumber")["properties"]["policies"]["maxItems"] == 50
+    assert body_of("/api/GetAssignedControlNumbers")["properties"]["requests"]["maxItems"] == 100
+    assert schema["components"]["schemas"]["WirePayload"]["properties"]["metadata"]["maxProperties"] == 50
+    policy = {"insurance_number": "070707070", "insurance_product_code": "FCUL0001", "renewal": 1}
+    r = await stack.post("/api/GetControlNumber", json=intent(policies=[policy] * 51))
+    assert r.status_code == 400 and r.json()["error_occured"] is True, r.text
+    wire = {"metadata": {f"k{i}": "eA==" for i in range(51)}, "data": "eA=="}
+    r = await stack.post("/codec/decode", as_="operator", json={"payloads": [wire]})
+    assert r.status_code == 422, r.text
+
+
+async def _bodies_within_the_limits_pass(stack: Stack) -> None:
+    payloads = {"payloads": [{"metadata": {"encoding": "YmluYXJ5L3BsYWlu"}, "data": "eA=="}] * 10}
+    r = await stack.post("/codec/decode", as_="operator", json=payloads)
+    assert r.status_code == 200, r.text
+    chunked = stack.http.stream(
+        "POST",
+        "/connect/token",
+        content=_chunks(b"grant_type=client_credentials"),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        auth=httpx.BasicAuth(stack.clients["eo"].client_id, stack.clients["eo"].client_secret),
+    )
+    async with chunked as r:
+        assert r.status_code == 200, await r.aread()
 
 
 async def _chunks(data: bytes) -> Any:
     for i in range(0, len(data), 5):
         yield data[i : i + 5]
-
-
-async def test_request_lists_are_bounded_and_documented(make_stack: StackFactory) -> None:
-    async with make_stack(with_worker=False) as stack:
-        schema = (await stack.http.get("/openapi.json")).json()
-
-        def body_of(path: str) -> dict[str, Any]:
-            content = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
-            found: dict[str, Any] = content["schema"]
-            if "$ref" in found:
-                return dict(schema["components"]["schemas"][found["$ref"].rsplit("/", 1)[1]])
-            return found
-
-        assert body_of("/api/GetControlNumber")["properties"]["policies"]["maxItems"] == 50
-        assert body_of("/api/GetAssignedControlNumbers")["properties"]["requests"]["maxItems"] == 100
-        assert schema["components"]["schemas"]["WirePayload"]["properties"]["metadata"]["maxProperties"] == 50
-        policy = {"insurance_number": "070707070", "insurance_product_code": "FCUL0001", "renewal": 1}
-        r = await stack.post("/api/GetControlNumber", json=intent(policies=[policy] * 51))
-        assert r.status_code == 400 and r.json()["error_occured"] is True, r.text
-        wire = {"metadata": {f"k{i}": "eA==" for i in range(51)}, "data": "eA=="}
-        r = await stack.post("/codec/decode", as_="operator", json={"payloads": [wire]})
-        assert r.status_code == 422, r.text
