@@ -18,6 +18,7 @@ from payflow.cli_cases import cases_app
 from payflow.cli_codec import codec_app
 from payflow.cli_events import events_app
 from payflow.cli_payments import payments_app
+from payflow.cli_reconciliation import reconciliation_app
 from payflow.cli_webhooks import deliveries_app, endpoints_app
 from payflow.output import JsonFlag, console, err, fail, show_fields, show_rows
 from payflow.settings import DevStackNotFound, Settings, dev_stack_env, get_settings
@@ -33,6 +34,7 @@ app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(codec_app, name="codec")
 app.add_typer(payments_app, name="payments")
+app.add_typer(reconciliation_app, name="reconciliation")
 app.add_typer(cases_app, name="cases")
 app.add_typer(events_app, name="events")
 
