@@ -38,7 +38,7 @@ async def nothing_logged(s: Stack) -> None:
 async def test_gepg_callbacks_need_no_token_and_only_gepgs_certificate_counts(
     make_stack: StackFactory,
 ) -> None:
-    async with make_stack(gepg=True) as s:
+    async with make_stack(gepg=True, cn_wait_s=0.1) as s:  # held numbers: GetControlNumber need not wait
         await behave(s, callback="hold")
         payment_id = await intent(s, 2)
         before = await updates(s, payment_id)

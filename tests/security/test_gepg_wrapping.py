@@ -114,7 +114,7 @@ async def test_a_payment_wrapped_around_a_signed_one_is_refused(make_stack: Stac
 
 
 async def test_a_control_number_wrapped_around_a_signed_one_is_refused(make_stack: StackFactory) -> None:
-    async with make_stack(gepg=True) as s:
+    async with make_stack(gepg=True, cn_wait_s=0.1) as s:  # held numbers: GetControlNumber need not wait
         await behave(s, callback="hold")
         payment_id = await intent(s, 2)
         before = await updates(s, payment_id)
