@@ -19,11 +19,15 @@ from domain.webhooks import TIMEOUT_S
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYFLOW_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PAYFLOW_", extra="ignore", use_attribute_docstrings=True)
 
     database_url: str = "sqlite+aiosqlite:///.payflow/payflow.db"
+    """The store: `sqlite+aiosqlite:///FILE` (one machine) or `postgresql+asyncpg://USER@HOST/DB`
+    (several API replicas)."""
     temporal_address: str = "127.0.0.1:7233"
+    """The Temporal frontend, `host:port` (Temporal Cloud: `<namespace>.<account>.tmprl.cloud:7233`)."""
     temporal_namespace: str = "default"
+    """The namespace every workflow, schedule and search attribute of this deployment lives in."""
     temporal_tls: bool | None = None
     """TLS to Temporal. Unset: on when a CA file, a client certificate or an API key is set; true: on,
     verifying the server against the system's CAs unless TEMPORAL_TLS_CA_PATH; false: off."""
@@ -36,30 +40,42 @@ class Settings(BaseSettings):
     """PEM client certificate for mTLS (Temporal Cloud's certificate auth, clusters requiring clients'
     certificates); with TEMPORAL_TLS_KEY_PATH."""
     temporal_tls_key_path: Path | None = None
+    """PEM private key of TEMPORAL_TLS_CERT_PATH."""
     temporal_api_key: str = ""
     """Temporal Cloud API key, sent as `authorization: Bearer <key>` on every call (TLS on by default)."""
     task_queue: str = "payflow"
+    """The task queue workers poll and the API and schedules start workflows on."""
 
     api_url: str = "http://127.0.0.1:8000"
+    """payflow's public base URL: the gateway's callbacks and client assertions' audience
+    (`/connect/token`) use it; behind a proxy, the proxy's."""
     gateway_url: str = "http://127.0.0.1:8100"
+    """The payment gateway's base URL (GePG's in `gepg` mode)."""
     sms_url: str = "http://127.0.0.1:8200"
+    """The SMS provider's base URL (`POST /messages`)."""
     sms_resend_s: float = 60.0
     """How often the resend sweep looks for failed SMS notices whose backoff is over."""
     outbound_timeout_s: float = 10.0
+    """Timeout of each outbound HTTP call (gateway, SMS)."""
 
     cn_mode: CNMode = CNMode.GATEWAY
+    """Where control numbers come from: `gateway` (the gateway issues them), `internal` (ISO 7064
+    check digits), `pool` (numbers drawn ahead in bulk)."""
     gateway_protocol: GatewayProtocol = GatewayProtocol.JSON
     """`json` (payflow's simulator protocol) or `gepg` (signed XML, research §5): taken by each intent
     at its start and kept to its end."""
     gepg_sp_code: str = "SP001"
     """GePG service-provider code (openIMIS: the product's AccCodePremiums), sent as `Gepg-Code`."""
     gepg_sub_sp_code: str = "1001"
+    """GePG sub-service-provider code of every bill."""
     gepg_system_id: str = "TIMIS001"
+    """GePG system id of every bill (`SpSysId`)."""
     gepg_gfs_code: str = "140101"
     """GFS revenue code of every bill item (openIMIS GfsCode:0)."""
     gepg_key_path: Path | None = None
     """Our PKCS#12 file (key and certificate) that signs every GePG message; required in gepg mode."""
     gepg_key_password: str = ""
+    """Password of GEPG_KEY_PATH."""
     gepg_certificate_path: Path | None = None
     """GePG's public certificate (PEM or DER) that verifies its messages; required in gepg mode."""
     gepg_tenant: str = ""
@@ -72,9 +88,11 @@ class Settings(BaseSettings):
     cn_callback_timeout_s: int = 3600
     """How long a posted bill may wait for the gateway's control number before the intent fails (-2)."""
     bill_expiry_days: int = 30
+    """Days an unpaid bill stays open before it is cancelled at the gateway (status 0)."""
     events_hold_s: float = 25.0
     """How long an Events API long-poll holds when there is nothing new."""
     events_retention_days: int = 90
+    """Days the Events API keeps an event."""
     webhook_allow_hosts: str = ""
     """Hosts that may receive webhooks over http or on private addresses (comma-separated)."""
     webhook_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
@@ -85,9 +103,9 @@ class Settings(BaseSettings):
     relay_sweep_s: float = 5.0
     """How often the worker relays events that no writer relayed (it died between commit and relay)."""
     update_timeout_s: float = 20.0
+    """How long the API waits for a workflow to answer an update before it answers 503."""
     outage_retry_after_s: int = 5
     """The Retry-After of a 503 for an outage (Temporal or the database unreachable, api/errors.py)."""
-    """How long the API waits for a workflow to answer an update before it answers 503."""
     max_inflight_starts: int = 8
     """Workflow starts one API process admits at once (GetControlNumber, payment intents, payments
     without an intent, cases); beyond it, 503 with Retry-After at once (api/admission.py). Sized by
@@ -105,6 +123,7 @@ class Settings(BaseSettings):
     worker_max_local_activities: int = 20
     """Short store steps a worker runs at once inside workflow tasks."""
     worker_max_workflow_tasks: int = 20
+    """Workflow tasks a worker runs at once."""
     worker_sticky_timeout_s: float = 10.0
     """How long a workflow's next task waits for the worker that has it cached before any worker may
     take it: after a worker crash, its workflows resume this much later (Temporal's default, 10 s)."""
@@ -128,21 +147,36 @@ class Settings(BaseSettings):
     pool belong to the deployment, not to a tenant; empty: no client may (`payflow dev`: `demo`)."""
 
     prior_enrolment: bool = False
+    """openIMIS `PriorEnrolment`: a payment may come before the policy's enrolment."""
     partial_payments: bool = False
+    """Accept a payment below the amount to be paid (openIMIS partial payments)."""
     reminder_days: int = 3
+    """Days before a bill expires when the payer gets a reminder SMS."""
     match_retry_hours: int = 24
+    """How often a received payment that does not match yet is matched again."""
     not_matched_sms_days: int = 7
+    """At most one "not matched" SMS per payment in this many days."""
     age_of_majority: int = 18
+    """Age from which an insuree counts as an adult for valuation."""
     timezone: str = "Africa/Dar_es_Salaam"
     """The deployment's time zone: intents are valued on its local date, as payment dates are local."""
     proxy_adults: int = 3
+    """Adults of the proxy family: who is valued when a product charges per member and the family
+    is not in the registry."""
     proxy_children: int = 2
+    """Children of the proxy family."""
     proxy_other_adults: int = 0
+    """Other adults (beyond the family's) of the proxy family."""
     proxy_other_children: int = 0
+    """Other children of the proxy family."""
     mobile_fee_rate: Decimal = Decimal("0")
+    """Mobile-money transfer fee added to the amount to be paid (`0.011` for the CHF build)."""
     to_be_paid_places: int = 2
+    """Decimal places of the amount to be paid."""
     rounding: RoundingMode = RoundingMode.HALF_EVEN
+    """Rounding of amounts: `half_even` or `half_up`."""
     primary_languages: str = "english,en,primary,0,1"
+    """Insuree language values that get SMS in the primary language (English); any other gets Swahili."""
 
     jwt_private_key_path: Path | None = None
     """PEM RSA key that signs access tokens, shared by every API process; the API refuses to start
@@ -151,8 +185,11 @@ class Settings(BaseSettings):
     """Earlier signing keys (PEM, private or public; comma-separated): still in the JWKS and still
     verifying the tokens they signed, so a key rotates without downtime. Drop one after TOKEN_TTL_S."""
     jwt_issuer: str = "payflow"
+    """The `iss` of issued access tokens (also accepted as a client assertion's audience)."""
     jwt_audience: str = "payflow-api"
+    """The `aud` of issued access tokens."""
     token_ttl_s: int = 3600
+    """Lifetime of an access token (revoking a client does not end tokens already issued)."""
     token_hash_threads: int = 2
     """Client-secret checks (scrypt, ~40 ms of CPU each) run at once per API process, off its event loop."""
     token_rate_per_client: str = "30/minute"
@@ -185,6 +222,7 @@ class Settings(BaseSettings):
     counters included); empty: no metrics endpoint."""
 
     data_dir: Path = Path(".payflow")
+    """Where `payflow dev` keeps its files (store, keys, logs, dev.json)."""
 
     @property
     def worker_db_connections(self) -> int:
