@@ -69,12 +69,13 @@ class IntentActivities:
     async def _create(self, request: PaymentIntentInput) -> Payment:
         facts = await self._registry.intent_facts(request)
         today = local_date(self._now(), self._settings.timezone)
+        billed = request.received is None  # the bill rules refuse bills, never money already paid
         error = validate_intent(
             request,
             facts.officer,
             [ln.facts for ln in facts.lines],
             prior_enrolment=request.options.prior_enrolment,
-            today=today,
+            today=today if billed else None,
         )
         if error is not None:
             return await self._payments.create(request, PaymentStatus.REJECTED, reason=error.message)
@@ -98,7 +99,7 @@ class IntentActivities:
         fee = transfer_fee(expected, request.type_of_payment, policy)
         to_be_paid = amount_to_be_paid(expected, fee, policy)
         valued = [ValuedLine(v.amount, v.basis.value) for v in values]
-        nothing_due = bill_error(to_be_paid)
+        nothing_due = bill_error(to_be_paid) if billed else None
         if nothing_due is not None:
             return await self._payments.create(
                 request, PaymentStatus.REJECTED, lines=valued, reason=nothing_due.message, valued_on=today

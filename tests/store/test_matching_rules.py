@@ -57,6 +57,7 @@ class Flow:
         officer: str | None = None,
         type_of_payment: TypeOfPayment | None = None,
         partial: bool = False,
+        received: PaymentReport | None = None,
     ) -> ValuationResult:
         at = on if isinstance(on, datetime) else datetime.combine(on, time(9), DAR).astimezone(UTC)
         request = PaymentIntentInput(
@@ -68,6 +69,7 @@ class Flow:
             lines=list(lines),
             type_of_payment=type_of_payment,
             options=IntentOptions(partial_payments=partial),
+            received=received,
         )
         return await ActivityEnvironment().run(self.activities(at).value_intent, request)
 
@@ -343,3 +345,30 @@ async def test_a_bill_of_nothing_is_never_sent(any_db_url: str) -> None:
     assert (await f.pay(first, 21000, date(2026, 11, 11))).matched
     second = await f.intent(line(), on=date(2026, 11, 12), officer="E00005")
     assert second.error_code == 9 and (await f.payment(second.payment_id)).status == PaymentStatus.REJECTED
+
+
+async def test_a_payment_without_intent_is_never_refused_as_a_bill(any_db_url: str) -> None:
+    """The bill rules (nothing to bill, a product out of its dates) refuse bills, not money already
+    paid: a payment notified without an intent is kept (matched as surplus, or waiting at 4 with 106)."""
+    f = flow(any_db_url)
+    await f.add_policy(
+        DEMO_HEAD,
+        status=PolicyStatus.IDLE,
+        start=date(2026, 12, 1),
+        expiry=date(2027, 11, 30),
+        premium="21000",
+    )
+    first = await f.intent(line(), on=date(2026, 11, 10), officer="E00005")
+    assert (await f.pay(first, 21000, date(2026, 11, 11))).matched
+    paid = PaymentReport(transaction_id="TX-NO-INTENT", amount=Decimal(500), received_date=date(2026, 11, 12))
+    valued = await f.intent(line(), on=date(2026, 11, 12), officer="E00005", received=paid)
+    assert valued.error_code is None and valued.expected_amount == 0
+
+    async with f.sessions() as s:
+        product = (await s.exec(select(Product).where(Product.code == "PMEM0001"))).one()
+        product.date_to = date(2026, 6, 30)
+        s.add(product)
+        await s.commit()
+    paid = PaymentReport(transaction_id="TX-ENDED", amount=Decimal(500), received_date=date(2026, 11, 12))
+    valued = await f.intent(line(product="PMEM0001", stage=N), on=date(2026, 11, 12), received=paid)
+    assert valued.error_code is None
