@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     """Where control numbers come from: `gateway` (the gateway issues them), `internal` (ISO 7064
     check digits), `pool` (numbers drawn ahead in bulk)."""
     gateway_protocol: GatewayProtocol = GatewayProtocol.JSON
-    """`json` (payflow's simulator protocol) or `gepg` (signed XML, research §5): taken by each intent
+    """`json` (payflow's simulator protocol) or `gepg` (GePG's signed XML): taken by each intent
     at its start and kept to its end."""
     gepg_sp_code: str = "SP001"
     """GePG service-provider code (openIMIS: the product's AccCodePremiums), sent as `Gepg-Code`."""
@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     pool_products: str = ""
     """Products whose control-number pool the top-up keeps stocked (comma-separated; empty: all)."""
     pool_minimum: int = 200
-    """Free numbers a product's pool keeps: below it, the top-up requests a bulk bill (research §5.3)."""
+    """Free numbers a product's pool keeps: below it, the top-up requests a bulk bill."""
     pool_batch: int = 100
     """Numbers per bulk request (the top-up requests whole batches up to the minimum)."""
     pool_check_s: int = 300
