@@ -6,6 +6,7 @@ bench/results/. Name benchmarks instead of `all` to run some: `python -m bench p
 `python -m bench profile` records py-spy profiles of the API and the worker under load;
 `python -m bench capacity` counts what one flow A and one flow B cost (docs/capacity.md);
 `python -m bench flows …` is the older intent → control number comparison (bench/flows.py).
+`--stack dev` measures `payflow dev` (bench/dev_stack.py) instead of the production layout.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from bench import capacity, p1, p2, p4, p5, p6, p7, profile, run_and_exit
 from bench.context import Context
+from bench.dev_stack import DevStack
 from bench.report import RESULTS, Report, console
 from bench.stack import Stack, StackOptions, Sut
 
@@ -58,6 +60,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes: the whole run in under 5 minutes")
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument(
+        "--stack",
+        choices=["production", "dev"],
+        default="production",
+        help="production: payflow api + payflow worker processes (default); dev: `payflow dev`",
+    )
+    p.add_argument(
         "--payflow",
         type=Path,
         default=Path(sys.executable).with_name("payflow"),
@@ -79,14 +87,17 @@ async def run(args: argparse.Namespace) -> int:
     if not sut.payflow.exists():
         raise SystemExit(f"no payflow command at {sut.payflow}")
     named = [b for b in COUNTS if b in args.benches]
-    names = named + (list(BENCHES) if "all" in args.benches else [b for b in BENCHES if b in args.benches])
+    wanted = set(BENCHES) if "all" in args.benches else set(args.benches)
+    if "p2" in wanted:
+        wanted.add("p7")  # the plain peer in the same run as P2, at P2's 10 req/s
+    names = named + [b for b in BENCHES if b in wanted]
     workdir = Path(tempfile.mkdtemp(prefix="payflow-bench-"))
     report = Report(args={k: str(v) for k, v in vars(args).items()})
     options = StackOptions(db=args.db, api_workers=args.api_workers, workers=args.workers)
     failed = False
-    console.print(f"payflow under test: {sut.payflow}; run directory {workdir}")
+    console.print(f"payflow under test: {sut.payflow} ({args.stack} stack); run directory {workdir}")
     try:
-        async with Stack(sut, options, workdir) as stack:
+        async with (DevStack if args.stack == "dev" else Stack)(sut, options, workdir) as stack:
             report.data["stack"] = stack.info | {"db_url": stack.db_url, "workdir": str(workdir)}
             console.print(f"stack ready in {stack.info['ready_after_s']} s (source {stack.info['source']})")
             if "profile" in args.benches:

@@ -24,7 +24,7 @@ async def run(ctx: Context) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     await stack.wait_http(f"{url}/openapi.json", peer)
-    rates = [RATE] if ctx.quick else [RATE, 40]
+    rates = [RATE] if ctx.quick else [5, RATE, 20, 40]
     plain = {}
     try:
         async with load.client(ctx.timeout_s) as http:

@@ -44,7 +44,8 @@ class Report:
         )
 
     def table(self) -> Table:
-        t = Table(title=f"payflow capacity, {self.started:%Y-%m-%d %H:%M} UTC ({self.args.get('db')})")
+        where = "payflow dev" if self.args.get("stack") == "dev" else self.args.get("db")
+        t = Table(title=f"payflow capacity, {self.started:%Y-%m-%d %H:%M} UTC ({where})")
         for column in ("bench", "figure", "measured", "goal", ""):
             t.add_column(column, justify="right" if column == "measured" else "left")
         for f in self.figures:

@@ -110,14 +110,7 @@ class Proc:
 
     def cpu_s(self) -> float:
         """User + system CPU seconds of the group so far."""
-        total = 0
-        for pid in self.group():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return sum(pid_cpu_s(pid) for pid in self.group())
 
     def memory_mb(self) -> dict[str, float]:
         """Resident set size now and at its peak (VmRSS / VmHWM), summed over the group."""
@@ -435,11 +428,20 @@ class Stack:
                 role = "worker" if name.startswith("worker-") else name
                 used[role] = used.get(role, 0.0) + proc.cpu_s()
         used["bench"] = time.process_time()
-        used["machine"] = _machine_busy_s()
+        used["machine"] = machine_busy_s()
         return used
 
 
-def _machine_busy_s() -> float:
+def pid_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
     """CPU seconds every process of the machine used so far (all cores, /proc/stat)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait

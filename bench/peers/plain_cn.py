@@ -160,7 +160,7 @@ async def _insert(sessions: Any, settings: Settings, intent: PaymentIntentInput,
                     kind=kind.value,
                     recipient=payment.phone_number,
                     language="primary" if primary else "secondary",
-                    text=sms_text(notice, payment, details, primary, location),
+                    text=sms_text(notice, payment, details, primary, location, None),  # not a paid notice
                 )
             )
     return payment
