@@ -5,11 +5,13 @@ outage never fails a workflow; the logic errors of `domain.errors` fail at once.
 """
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.errors import LOGIC_ERRORS
 
@@ -29,6 +31,12 @@ STORE_CALL = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": r
 LOCAL_STORE_CALL = {"start_to_close_timeout": timedelta(seconds=10), "retry_policy": retrying()}
 """The same steps run as local activities: within the workflow task, retried in the worker first."""
 
+FALLBACK_PATCH = "local-steps-fall-back-to-activities"
+LOCAL_ATTEMPTS = 3
+"""Attempts of a local step before it becomes a regular activity (about 3 s with the 1 s, 2 s backoff):
+fewer than reach the 8 s after which the worker heartbeats the workflow task, three history events
+each time, so a database outage adds no history while the retries run on the server."""
+
 T = TypeVar("T")
 
 
@@ -42,6 +50,15 @@ async def local_since(
 ) -> T:
     """A short idempotent step: a local activity (run inside the workflow task, no round trip through
     the server) in workflows that reached `patch`, the regular activity it was before in older ones."""
-    if workflow.patched(patch):
+    if not workflow.patched(patch):
+        return await workflow.execute_activity(step, arg, summary=summary, **regular)
+    if not workflow.patched(FALLBACK_PATCH):
         return await workflow.execute_local_activity(step, arg, summary=summary, **local)
-    return await workflow.execute_activity(step, arg, summary=summary, **regular)
+    bounded = local | {"retry_policy": replace(local["retry_policy"], maximum_attempts=LOCAL_ATTEMPTS)}
+    try:
+        return await workflow.execute_local_activity(step, arg, summary=summary, **bounded)
+    except (ActivityError, ApplicationError) as err:
+        failure = err.cause if isinstance(err, ActivityError) else err
+        if isinstance(failure, ApplicationError) and (failure.non_retryable or failure.type in LOGIC_ERRORS):
+            raise  # a logic error: no retry mends it
+    return await workflow.execute_activity(step, arg, summary=f"{summary} (retrying)", **regular)
