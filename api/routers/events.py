@@ -1,8 +1,9 @@
 """Events API, pull mode (research §1.6): long-poll the tenant's event log by cursor (scope events);
 and support's view of the same log (`/v1/events`, scope support): filtered, paged, one event whole.
 
-A page is one indexed query; each event's payload goes out as stored (spliced into the envelope, not
-parsed and serialised again).
+A page is one indexed query, skipped while the store is unchanged (api/read_cache.py: a page with
+events kept per tenant and cursor, an ETag, 304 on `If-None-Match`); each event's payload goes out as
+stored (spliced into the envelope, not parsed and serialised again).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from api import pagination
 from api.auth import Principal, authorize
 from api.errors import ApiError
+from api.read_cache import read_cache
 from api.schemas import RowId
 from store import events as log
 from store.events import page
@@ -40,7 +42,9 @@ def _cursor(raw: str | None) -> int:
     return int(match.group(1))
 
 
-def _body(next_url: str, events: list[tuple[int, str, datetime, str]]) -> bytes:
+def _body(base: str, events: list[tuple[int, str, datetime, str]], cursor: int = 0) -> bytes:
+    """The page; `next` resumes after its last event (at `cursor` when it has none)."""
+    next_url = f"{base}?lastEventId=_{events[-1][0] if events else cursor}"
     items = ",".join(
         f'{{"id":"_{i}","type":{json.dumps(t)},"timestamp":"{at.isoformat()}","attributes":{payload}}}'
         for i, t, at, payload in events
@@ -71,10 +75,15 @@ async def receive(
     if tenant != principal.tenant:
         raise ApiError(403, "wrong_tenant", "This token's tenant may not read that tenant's events.")
     cursor = _cursor(last_event_id)
+    base = str(request.url_for("receive", country=country, tenant=tenant))
+    cache = read_cache(request)
+    key = ("events", tenant, base, cursor)
+    version, kept = cache.get(key)
+    if kept is not None:
+        return kept.response(request, "application/json")
     settings = request.app.state.settings
     since = datetime.now(UTC) - timedelta(days=settings.events_retention_days)
     sessions = request.app.state.sessions
-    base = str(request.url_for("receive", country=country, tenant=tenant))
     expired = await log.expired_beyond(sessions, tenant, cursor, since)
     if expired is not None:
         skipped, resume = expired
@@ -87,10 +96,13 @@ async def receive(
             next=f"{base}?lastEventId=_{resume}",
         )
     events = await page(sessions, tenant, cursor, limit=PAGE, since=since)
-    if not events and await request.app.state.event_feed.wait_beyond(tenant, cursor, settings.events_hold_s):
+    if events:  # kept until its oldest event passes retention; an empty page is not (it holds)
+        until = min(at for _, _, at, _ in events) - since
+        kept = cache.put(key, version, _body(base, events), until.total_seconds())
+        return kept.response(request, "application/json")
+    if await request.app.state.event_feed.wait_beyond(tenant, cursor, settings.events_hold_s):
         events = await page(sessions, tenant, cursor, limit=PAGE, since=since)
-    last = events[-1][0] if events else cursor
-    return Response(_body(f"{base}?lastEventId=_{last}", events), media_type="application/json")
+    return Response(_body(base, events, cursor), media_type="application/json")
 
 
 class EventSummary(BaseModel):

@@ -1,9 +1,9 @@
 """Settlement API (research §1.5): one revision by its token, at any time (scope platform-case:read).
 
-One indexed query (revision joined with its case) per read. The answer is a pure function of what that
-query returns, so its bytes are memoised on exactly those values: a repeated read sends the bytes
-rendered the first time, and a cancelled or superseded revision (another status or successor)
-renders anew.
+One indexed query (revision joined with its case) per read, skipped while the store is unchanged
+(api/read_cache.py: the answer kept per reader's tenant, an ETag, 304 on `If-None-Match`). The answer
+is a pure function of what that query returns, so its bytes are memoised on exactly those values: a
+cancelled or superseded revision (another status or successor) renders anew.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Header, Request, Response, Security
 
 from api.auth import Principal, authorize
 from api.errors import ApiError
+from api.read_cache import Answer, read_cache
 from domain.settlement import CaseRef, SettlementInput, settlement_document
 from store.claims import revision_by_token
 
@@ -25,6 +26,15 @@ V3 = "application/vnd.scalepoint.content.settlement.v3+json"
 ACCEPTABLE = (V3, "application/json", "application/*", "*/*")
 DOCUMENT = {"type": "object", "description": "the settlement of one revision (`case`, `settlementDetails`)"}
 UNKNOWN = {400: {"description": "unknown token or another tenant"}}
+
+
+async def _answer(request: Request, principal: Principal, token: str) -> Answer:
+    """The revision's answer, kept per reader's tenant while the store is unchanged."""
+    cache, key = read_cache(request), ("settlement", principal.tenant, token)
+    version, kept = cache.get(key)
+    if kept is not None:
+        return kept
+    return cache.put(key, version, await _revision(request, principal, token))
 
 
 async def _revision(request: Request, principal: Principal, token: str) -> bytes:
@@ -91,7 +101,7 @@ async def scalepoint_settlement(
     _check_accept(accept)
     if tenant != principal.tenant:
         raise ApiError(400, "unknown_revision", "No settlement revision with this token for this tenant.")
-    return Response(await _revision(request, principal, revision_token), media_type=V3)
+    return (await _answer(request, principal, revision_token)).response(request, V3)
 
 
 @router.get(
@@ -107,4 +117,4 @@ async def settlement(
     accept: str | None = Header(default=None),
 ) -> Response:
     _check_accept(accept)
-    return Response(await _revision(request, principal, revision_token), media_type="application/json")
+    return (await _answer(request, principal, revision_token)).response(request, "application/json")
