@@ -2,8 +2,8 @@
 
 The unique keys already forbid most duplicates; these checks still look for them, so a database
 that lost a constraint (or was edited by hand) is caught, and they cover what no constraint can:
-premiums that disagree with their lines, a settlement revision without its `case_settled` event, an
-event missing the delivery an endpoint should have had.
+premiums that disagree with their lines, a settlement revision without its `case_settled` event (or
+its cancel's reversal), an event missing the delivery an endpoint should have had.
 """
 
 from __future__ import annotations
@@ -187,42 +187,91 @@ def _stray(
 
 
 async def settlement_findings(sessions: SessionFactory, tenant: str | None) -> tuple[list[Finding], int]:
-    """Every settlement revision has exactly one `case_settled` event (matched by its revision token),
-    and no `case_settled` event names a revision that does not exist. Returns findings and revisions."""
+    """Every settlement revision has one `case_settled` event for its settlement and, when it was
+    cancelled while standing, one more reversing it (issue 23 item 12); both name its token and are
+    told apart by the keys store/claims.py writes them under. No other event names it, and none names
+    a revision that does not exist. Returns findings and revisions.
+
+    Whether a cancelled revision stood is read from what the store keeps: the latest revision of its
+    case stood when it was cancelled, so its reversal is due; a reversal is wrong for a revision not
+    cancelled, or when a later revision settled before it is not cancelled (that one stood). A cancelled
+    revision with later ones may lack a reversal: it may have been cancelled while one of them stood."""
     async with sessions() as s:
-        revisions = (
-            await s.exec(
-                select(
-                    SettlementRevision.id,
-                    SettlementRevision.token,
-                    SettlementRevision.case_id,
-                    SettlementRevision.revision_no,
-                ).where(_of_tenant(SettlementRevision.tenant, tenant))
+        rows = await s.exec(
+            select(
+                SettlementRevision.id,
+                SettlementRevision.token,
+                SettlementRevision.case_id,
+                SettlementRevision.revision_no,
+                SettlementRevision.status,
             )
-        ).all()
-        settled = await s.stream(
-            select(Event.id, Event.payload).where(
-                Event.type == "case_settled", _of_tenant(Event.tenant, tenant)
-            )
+            .where(_of_tenant(SettlementRevision.tenant, tenant))
+            .order_by(col(SettlementRevision.id))
         )
-        events: dict[str | None, list[int]] = defaultdict(list)
-        async for event_id, payload in settled:
-            events[_revision_token(payload)].append(event_id)
+        revisions = [_Revision(*row) for row in rows.all()]
+        settled = await s.stream(
+            select(Event.id, Event.dedupe_key, Event.payload)
+            .where(Event.type == "case_settled", _of_tenant(Event.tenant, tenant))
+            .order_by(col(Event.id))
+        )
+        events: dict[str | None, list[tuple[str, int]]] = defaultdict(list)
+        async for event_id, key, payload in settled:
+            events[_revision_token(payload)].append((key, event_id))
+    cases: dict[str, list[_Revision]] = defaultdict(list)
+    for revision in revisions:
+        revision.events = events.pop(revision.token, [])
+        cases[revision.case_id].append(revision)
     found = []
-    for rev_id, token, case_id, revision_no in revisions:
-        subject = f"settlement revision {rev_id} (case {case_id} revision {revision_no})"
-        ids = {"revision": rev_id, "case": case_id, "events": events.get(token, [])}
-        count = len(events.pop(token, []))
-        if count != 1:
-            message = (
-                "no case_settled event" if count == 0 else f"{count} case_settled events {ids['events']}"
-            )
+    for r in revisions:
+        if message := r.problem([later for later in cases[r.case_id] if later.revision_no > r.revision_no]):
+            subject = f"settlement revision {r.id} (case {r.case_id} revision {r.revision_no})"
+            ids = {"revision": r.id, "case": r.case_id, "events": r.event_ids}
             found.append(Finding("settlement", subject, message, ids))
-    for token, event_ids in events.items():
-        for event_id in event_ids:
+    for token, named in events.items():
+        for _, event_id in named:
             message = f"case_settled for revision token {token}, which does not exist"
             found.append(Finding("settlement", f"event {event_id}", message, {"event": event_id}))
     return found, len(revisions)
+
+
+@dataclass
+class _Revision:
+    id: int
+    token: str
+    case_id: str
+    revision_no: int
+    status: str
+    events: list[tuple[str, int]] = field(default_factory=list)
+    """The `case_settled` events naming its token: (dedupe key, id), in id order."""
+
+    @property
+    def event_ids(self) -> list[int]:
+        return [event_id for _, event_id in self.events]
+
+    def keyed(self, why: str) -> int | None:
+        key = f"{self.case_id}:{why}:{self.revision_no}"
+        return next((event_id for k, event_id in self.events if k == key), None)
+
+    def problem(self, later: list[_Revision]) -> str | None:
+        """What is wrong with its events, given the case's later revisions."""
+        settled, reversal = self.keyed("settlement"), self.keyed("cancel")
+        if extra := [i for i in self.event_ids if i not in (settled, reversal)]:
+            named = self.event_ids
+            return (
+                f"{len(named)} case_settled events {named}: {extra} neither its settlement nor its reversal"
+            )
+        if settled is None:
+            return "no case_settled event for its settlement"
+        cancelled = self.status == "CANCELLED"
+        if reversal is None:
+            if cancelled and not later:
+                return "cancelled while standing (no later revision), but no case_settled reverses it"
+            return None
+        before = [r for r in later if (at := r.keyed("settlement")) is not None and at < reversal]
+        stood = all(r.status == "CANCELLED" for r in before)
+        if not (cancelled and stood):
+            return f"case_settled {reversal} reverses it, but it was not cancelled while standing"
+        return None
 
 
 def _revision_token(payload: str) -> str | None:

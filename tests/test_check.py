@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
@@ -19,10 +19,13 @@ from sqlalchemy import text
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
+from domain.settlement import CaseRef, ChangedBy, SettlementInput
 from payflow.check import check
 from payflow.servers import free_port, serve
 from simulators import receiver
-from store.db import make_engine, session_factory, transaction
+from store import claims
+from store.db import SessionFactory, make_engine, session_factory, transaction
+from store.invariants import settlement_findings
 from store.models import Event, Payment, PaymentDetail, Policy, Premium, SettlementRevision, WebhookEndpoint
 from store.webhooks import WebhookStore, generate_secret
 from tests.api.helpers import intent
@@ -79,7 +82,11 @@ async def until(stack: Stack, sql: str, what: str, within: float = 10.0) -> None
 
 
 async def execute(stack: Stack, *statements: str) -> None:
-    async with transaction(stack.sessions) as s:
+    await execute_on(stack.sessions, *statements)
+
+
+async def execute_on(sessions: SessionFactory, *statements: str) -> None:
+    async with transaction(sessions) as s:
         for statement in statements:
             await s.exec(text(statement))  # type: ignore[call-overload]
 
@@ -148,11 +155,72 @@ async def test_each_hand_made_breakage_is_named(make_stack_any_db: StackFactory)
                 "the payment is not matched (status 4) but the line has this premium",
                 f"payment {moved} (intent {moved_intent}): "
                 "store status 4 RECEIVED, workflow status 5 MATCHED",
-                f"settlement revision {revision} (case {case_id} revision 1): no case_settled event",
+                f"settlement revision {revision} (case {case_id} revision 1): "
+                "no case_settled event for its settlement",
                 f"event {created} (case_created): no delivery to endpoint {endpoint.id}",
             ]
         )
         assert not report.ok and report.summary().startswith("5 violations (checked 2 payments")
+
+
+async def settle_and_cancel(sessions: SessionFactory, steps: str) -> tuple[str, list[str]]:
+    """A case driven through the store as ClaimWorkflow drives it: `s` settles the next revision,
+    a digit cancels that revision (1-based). Returns the case and its revision tokens."""
+    case_id, at = str(uuid.uuid4()), datetime(2026, 12, 7, 9, tzinfo=UTC)
+    await claims.create_case(
+        sessions, CaseRef(uuid=case_id, token=case_id, number="N", tenant="demo"), "c", at
+    )
+    tokens: list[str] = []
+    for step in steps:
+        if step == "s":
+            doc = SettlementInput.model_validate(settlement(compensation=1000 * (len(tokens) + 1)))
+            by = ChangedBy(fullName="Ann")
+            tokens.append(
+                (await claims.record_settlement(sessions, case_id, len(tokens) + 1, doc, "c", at, by))[0]
+            )
+        else:
+            assert await claims.cancel_revision(sessions, case_id, tokens[int(step) - 1])
+    return case_id, tokens
+
+
+async def test_a_cancel_reversal_is_no_duplicate_but_a_copied_event_is(any_db_url: str) -> None:
+    """Issue 23 item 12: a revision cancelled while standing has its settlement's case_settled and
+    the one reversing it; one cancelled under a later revision has no reversal. A hand-copied
+    case_settled is still a duplicate, a reversal missing or reversing a revision that stands is named."""
+    engine = make_engine(any_db_url)
+    sessions = session_factory(engine)
+    # r1 cancelled under r2 (no reversal), r3 cancelled then r2 (each standing: reversed)
+    first, [_, r2, r3] = await settle_and_cancel(sessions, "ss1s32")
+    second, [only] = await settle_and_cancel(sessions, "s1")
+    assert await settlement_findings(sessions, None) == ([], 4)
+
+    async with sessions() as s:
+        rows = {r.token: r for r in (await s.exec(select(SettlementRevision))).all()}
+        keys = {e.dedupe_key: e for e in (await s.exec(select(Event))).all()}
+    copied, reversal = keys[f"{first}:settlement:2"], keys[f"{second}:cancel:1"]
+    await execute_on(
+        sessions,
+        "insert into event (tenant, webhook_id, type, dedupe_key, payload, created_at) select tenant, "
+        f"'msg_copy', type, 'by-hand', payload, created_at from event where id = {copied.id}",
+        f"delete from event where dedupe_key = '{first}:cancel:3'",
+        f"update settlementrevision set status = 'SETTLED' where token = '{only}'",
+    )
+    async with sessions() as s:
+        copy = (await s.exec(select(Event.id).where(Event.dedupe_key == "by-hand"))).one()
+    found, _ = await settlement_findings(sessions, None)
+    subject = "settlement revision {} (case {} revision {})".format
+    named = [copied.id, keys[f"{first}:cancel:2"].id, copy]
+    assert sorted(str(f) for f in found) == sorted(
+        [
+            f"{subject(rows[r2].id, first, 2)}: 3 case_settled events {named}: "
+            f"[{copy}] neither its settlement nor its reversal",
+            f"{subject(rows[r3].id, first, 3)}: cancelled while standing (no later revision), "
+            "but no case_settled reverses it",
+            f"{subject(rows[only].id, second, 1)}: case_settled {reversal.id} reverses it, "
+            "but it was not cancelled while standing",
+        ]
+    )
+    await engine.dispose()
 
 
 async def test_cli_names_a_deleted_premium_and_exits_non_zero(
