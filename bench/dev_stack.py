@@ -87,10 +87,11 @@ class DevStack(Stack):
             "--cn-mode": self.options.cn_mode,
         }
         args = [str(a) for pair in flags.items() for a in pair]
+        (self.data_dir / "dev.json").unlink(missing_ok=True)  # a restart's earlier one
         self.apps = [self.spawn("dev", [str(self.sut.payflow), "dev", *args], self.options.env)]
 
     async def app_ready(self) -> None:
-        """Ready once this run's dev process wrote `dev.json` (it does when the API and worker answer)."""
+        """Ready once the dev process wrote `dev.json` (it does when the API and the worker answer)."""
         dev, path = self.apps[0], self.data_dir / "dev.json"
         deadline = time.monotonic() + 2 * READY_S
         while True:
@@ -100,7 +101,7 @@ class DevStack(Stack):
                 found = json.loads(path.read_text())
             except (OSError, ValueError):
                 found = {}
-            if found.get("pid") == dev.pid:
+            if "clients" in found and found.get("pid", dev.pid) == dev.pid:  # older ones name no pid
                 break
             if time.monotonic() > deadline:
                 raise StackError(f"payflow dev not ready in {2 * READY_S:g} s; see {dev.log}")
