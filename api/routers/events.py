@@ -75,12 +75,12 @@ async def receive(
     if tenant != principal.tenant:
         raise ApiError(403, "wrong_tenant", "This token's tenant may not read that tenant's events.")
     cursor = _cursor(last_event_id)
-    base = str(request.url_for("receive", country=country, tenant=tenant))
     cache = read_cache(request)
-    key = ("events", tenant, base, cursor)
+    key = ("events", tenant, country, str(request.base_url), cursor)  # what the page and `next` show
     version, kept = cache.get(key)
     if kept is not None:
         return kept.response(request, "application/json")
+    base = str(request.url_for("receive", country=country, tenant=tenant))
     settings = request.app.state.settings
     since = datetime.now(UTC) - timedelta(days=settings.events_retention_days)
     sessions = request.app.state.sessions
