@@ -46,7 +46,8 @@ class ReconciliationActivities:
 
     @activity.defn
     async def finish_reconciliation_day(self, report: ReconciliationReport) -> None:
-        await finish_day(self._sessions, report)
+        """Stamped with when the run scheduled this step, which its retries share."""
+        await finish_day(self._sessions, report, activity.info().scheduled_time)
 
     @activity.defn
     async def fetch_statement(self, day: date) -> Statement:

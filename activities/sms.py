@@ -4,7 +4,7 @@ resend sweep's step, which sends failed notices again once their backoff is over
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 from sqlmodel import col, select
@@ -65,9 +65,9 @@ class SmsActivities:
             )
             response.raise_for_status()
         except httpx.HTTPError as err:
-            await outbox.mark_failed(
-                self._sessions, message.key, str(err) or type(err).__name__, now, resend=resend
-            )
+            backoff = timedelta(seconds=self._settings.sms_resend_backoff_s)
+            error = str(err) or type(err).__name__
+            await outbox.mark_failed(self._sessions, message.key, error, now, resend=resend, backoff=backoff)
             raise
         await outbox.mark_sent(self._sessions, message.key)
 

@@ -143,17 +143,15 @@ def money_fields(to_be_paid: Decimal, received_total: Decimal, paid: PaidFacts |
 
 # --- the outbox's resend sweep ------------------------------------------------------------------
 
-RESEND_FIRST = timedelta(minutes=1)
-"""Longer than the sending workflow's own retries wait between attempts (SMS_RETRY, at most 1 min),
-so the sweep never takes a notice that workflow is still trying."""
 RESEND_MAX = timedelta(hours=1)
 FAILED_TOO_LONG = timedelta(days=1)
 """A notice still unsent this long after it was queued is an operator's problem (`payflow check`)."""
 
 
-def resend_after(resends: int) -> timedelta:
-    """The wait before the sweep tries a failed notice again: 1 min, doubling per resend, at most 1 h."""
-    return min(RESEND_FIRST * 2 ** min(resends, 16), RESEND_MAX)
+def resend_after(resends: int, first: timedelta) -> timedelta:
+    """The wait before the sweep tries a failed notice again: `first` (the SMS_RESEND_BACKOFF_S
+    setting), doubling per resend, at most 1 h."""
+    return min(first * 2 ** min(resends, 16), RESEND_MAX)
 
 
 class ResendInput(BaseModel):

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     """The SMS provider's base URL (`POST /messages`)."""
     sms_resend_s: float = 60.0
     """How often the resend sweep looks for failed SMS notices whose backoff is over."""
+    sms_resend_backoff_s: float = 60.0
+    """A failed SMS notice's first wait before the sweep sends it again, doubling per resend up to an
+    hour. Longer than a notice's own retries wait between attempts (at most a minute), so the sweep does
+    not take a notice its workflow still tries."""
     outbound_timeout_s: float = 10.0
     """Timeout of each outbound HTTP call (gateway, SMS)."""
 

@@ -3,7 +3,7 @@ the statement days, each pending until a run reconciled it."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlmodel import col, func, select
@@ -95,15 +95,18 @@ async def open_days(sessions: SessionFactory, days: RunDays) -> list[date]:
         return list((await s.exec(q.order_by(col(ReconciliationDay.day)))).all())
 
 
-async def finish_day(sessions: SessionFactory, report: ReconciliationReport) -> None:
+async def finish_day(sessions: SessionFactory, report: ReconciliationReport, at: datetime) -> None:
     """Count the attempt; the day is done unless its statement was refused (then it stays as it was:
-    pending, or done by an earlier run)."""
+    pending, or done by an earlier run). `at` stamps the attempt (the run's step, the same for each
+    retry of it): a retry after the commit finds its own stamp and counts nothing more."""
     async with transaction(sessions) as s:
         row = await s.get(ReconciliationDay, report.day) or ReconciliationDay(day=report.day)
+        if row.updated_at == at:
+            return
         row.attempts += 1
         row.outcome = report.summary()
         row.state = row.state if report.refused is not None else DONE
-        row.updated_at = utcnow()
+        row.updated_at = at
         s.add(row)
 
 

@@ -3,7 +3,7 @@ resend sweep may try it again (`next_attempt_at`), pushed back after each failur
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
@@ -25,16 +25,18 @@ async def mark_sent(sessions: SessionFactory, key: str) -> None:
         s.add(row)
 
 
-async def mark_failed(sessions: SessionFactory, key: str, error: str, now: datetime, *, resend: bool) -> None:
+async def mark_failed(
+    sessions: SessionFactory, key: str, error: str, now: datetime, *, resend: bool, backoff: timedelta
+) -> None:
     """Keep the failure and when the sweep may try again (`now`: the caller's clock, workflow time
-    for the sweep)."""
+    for the sweep; `backoff`: the first wait, doubled per resend)."""
     async with transaction(sessions) as s:
         row = (await s.exec(select(SmsMessage).where(SmsMessage.key == key))).one()
         if row.status == "sent":  # sent meanwhile by the other sender: the provider has it
             return
         row.status, row.attempts, row.error = "failed", row.attempts + 1, error
         row.resends += resend
-        row.next_attempt_at = now + resend_after(row.resends)
+        row.next_attempt_at = now + resend_after(row.resends, backoff)
         s.add(row)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from domain.reconciliation import ReconciliationReport, RunDays
 from payflow.check import check
 from store.db import make_engine, session_factory
+from store.models import utcnow
 from store.reconciliation import finish_day, open_days
 
 PAYFLOW = str(Path(sys.executable).with_name("payflow"))
@@ -31,11 +32,10 @@ async def test_an_operator_marks_a_day_without_a_statement(db_url: str) -> None:
     await open_days(sessions, RunDays(yesterday=old))
     await open_days(sessions, RunDays(yesterday=yesterday))  # the days between are opened too
     for day in (old + timedelta(days=n) for n in range(1, 5)):
-        await finish_day(
-            sessions, ReconciliationReport(day=day, checked=1, recorded=0, mismatches=0, unknown=0)
-        )
+        done = ReconciliationReport(day=day, checked=1, recorded=0, mismatches=0, unknown=0)
+        await finish_day(sessions, done, utcnow())
     refused = ReconciliationReport(day=old, checked=0, recorded=0, mismatches=0, unknown=0, refused="403")
-    await finish_day(sessions, refused)
+    await finish_day(sessions, refused, utcnow())
 
     named = [f.subject for f in (await check(sessions, None)).violations]
     assert named == [f"reconciliation day {old}"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ import pytest
 from sqlmodel import col, select
 
 from domain.reconciliation import ReconciliationInput
+from domain.sms import ResendInput
 from payflow.check import check
 from payflow.servers import free_port, serve
 from simulators import receiver
@@ -31,6 +32,7 @@ from store.models import (
     PooledNumber,
     PoolRequest,
     Premium,
+    ReconciliationDay,
     ReconciliationIssue,
     SettlementRevision,
     SmsMessage,
@@ -41,6 +43,7 @@ from tests.faults.inject import FailAfterCommit
 from tests.pool.test_pool_flow import top_up
 from tests.stack import Stack, StackFactory
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.sms_resend import SmsResendWorkflow
 
 SELF_PAYER = intent(enrolment_officer_code=None)
 Flow = Callable[[Stack], Awaitable[None]]
@@ -139,17 +142,7 @@ async def internal_reconciled(stack: Stack) -> None:
     await stack.post("/api/GetControlNumber", json=SELF_PAYER)
     payment = await _payment(stack, 3)
     today = datetime.now(UTC).date()
-    stack.gateway.payments.append(
-        {
-            "control_number": payment.control_number,
-            "transaction_id": "TX-SILENT",
-            "receipt": "R1",
-            "amount": str(payment.amount_to_be_paid),
-            "paid_on": today.isoformat(),
-            "payer_phone": None,
-            "psp": "NMB",
-        }
-    )
+    _paid_silently(stack, payment, today)
     report = await stack.temporal.execute_workflow(
         ReconciliationWorkflow.run,
         ReconciliationInput(day=today),
@@ -163,6 +156,75 @@ async def internal_reconciled(stack: Stack) -> None:
     assert kinds == ["recorded_missing_payment"]  # never a false "payment_refused"
     assert await count(stack, PaymentReceipt) == 1
     await _deliveries_done(stack, 4)
+
+
+def _paid_silently(stack: Stack, payment: Payment, day: date) -> None:
+    """The payer pays at the PSP; the gateway tells payflow nothing, its statement of `day` has it."""
+    stack.gateway.payments.append(
+        {
+            "control_number": payment.control_number,
+            "transaction_id": "TX-SILENT",
+            "receipt": "R1",
+            "amount": str(payment.amount_to_be_paid),
+            "paid_on": day.isoformat(),
+            "payer_phone": None,
+            "psp": "NMB",
+        }
+    )
+
+
+async def scheduled_reconciliation(stack: Stack) -> None:
+    """A scheduled run (no day given) opens yesterday, reconciles it (the payment paid silently is fed
+    and matched) and records the day done after one attempt."""
+    await stack.post("/api/GetControlNumber", json=SELF_PAYER)
+    payment = await _payment(stack, 3)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    _paid_silently(stack, payment, yesterday)
+    report = await stack.temporal.execute_workflow(
+        ReconciliationWorkflow.run,
+        ReconciliationInput(),
+        id=f"reconciliation-{stack.settings.task_queue}",
+        task_queue=stack.settings.task_queue,
+    )
+    assert report is not None and (report.day, report.checked, report.recorded) == (yesterday, 1, 1)
+    await _payment(stack, 5)
+    async with stack.sessions() as s:
+        days = (await s.exec(select(ReconciliationDay))).all()
+    assert [(d.day, d.state, d.attempts) for d in days] == [(yesterday, "done", 1)]
+    assert await count(stack, PaymentReceipt) == 1 and await count(stack, ReconciliationIssue) == 1
+    await _deliveries_done(stack, 4)
+
+
+async def sms_resent(stack: Stack) -> None:
+    """The SMS provider refuses for a while: the control-number SMS fails in its workflow (twice) and
+    in the resend sweep (interval and backoff shortened by settings), which sends it once it is back.
+    The workflow's next try comes 4 s after its second: the sweep is there first."""
+    stack.sms.fail_next = 10**9
+    sweep = await stack.temporal.start_workflow(
+        SmsResendWorkflow.run,
+        ResendInput(every_s=stack.settings.sms_resend_s),
+        id=f"sms-resend-{stack.settings.task_queue}",
+        task_queue=stack.settings.task_queue,
+    )
+    rows: list[SmsMessage] = []
+
+    async def row_is(ready: Callable[[SmsMessage], bool]) -> None:
+        while not (len(rows) == 1 and ready(rows[0])):
+            await _tick()
+            async with stack.sessions() as s:
+                rows[:] = (await s.exec(select(SmsMessage))).all()
+
+    try:
+        r = await stack.post("/api/GetControlNumber", json=SELF_PAYER)
+        assert r.status_code == 200 and r.json()["error_occured"] is False, r.text
+        await _bounded(row_is(lambda m: m.attempts - m.resends >= 2 and m.resends >= 1), "both failed")
+        stack.sms.fail_next = 0
+        await _bounded(row_is(lambda m: m.status == "sent"), "the SMS sent")
+    finally:
+        await sweep.terminate()
+    [row] = rows
+    assert stack.sms.accepted == {row.key: 1} and list(stack.sms.messages) == [row.key]
+    assert row.resends >= 1 and row.attempts == row.resends + 3  # two failed sends, the sweep's last
 
 
 async def claim_settled(stack: Stack) -> None:
@@ -185,9 +247,10 @@ async def claim_settled(stack: Stack) -> None:
     async with stack.sessions() as s:
         types = (await s.exec(select(Event.type).order_by(col(Event.id)))).all()
         revisions = (await s.exec(select(SettlementRevision.status))).all()
-    assert types == ["case_created", "case_settled", "claim_updated"]
+    # the cancel reverses what the revision paid (issue 23 item 12)
+    assert types == ["case_created", "case_settled", "case_settled", "claim_updated"]
     assert revisions == ["CANCELLED"]
-    await _deliveries_done(stack, 3)
+    await _deliveries_done(stack, 4)
 
 
 WRITERS: dict[str, Flow] = {
@@ -207,6 +270,10 @@ WRITERS: dict[str, Flow] = {
     # ReconciliationWorkflow
     "reconcile_statement": internal_reconciled,
     "feed_payment": internal_reconciled,
+    "open_reconciliation_days": scheduled_reconciliation,
+    "finish_reconciliation_day": scheduled_reconciliation,
+    # SmsResendWorkflow
+    "resend_sms": sms_resent,
     # ClaimWorkflow
     "create_case": claim_settled,
     "record_settlement": claim_settled,
@@ -222,6 +289,7 @@ MODES = {
     internal_reconciled: "internal",
     pool_taken: "pool",
 }
+SETTINGS: dict[Flow, dict[str, Any]] = {sms_resent: {"sms_resend_s": 0.1, "sms_resend_backoff_s": 0.1}}
 
 
 FLOWS = sorted(set(WRITERS.values()), key=lambda flow: flow.__name__)
@@ -234,6 +302,7 @@ async def test_faults_after_the_commit_change_nothing(make_stack: StackFactory, 
     faults = FailAfterCommit(writers)
     app = receiver.create_app()
     settings: dict[str, Any] = {"cn_mode": MODES.get(flow, "internal"), "webhook_allow_hosts": "127.0.0.1"}
+    settings |= SETTINGS.get(flow, {})
     async with (
         serve(app, free_port()) as url,
         make_stack(interceptors=[faults], **settings) as stack,
