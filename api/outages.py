@@ -33,8 +33,12 @@ def temporal_outage(err: BaseException) -> bool:
     """A Temporal call that failed for want of a server (`within` also counts its own timeout)."""
     if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
         return True
-    if isinstance(err, RPCError):
-        return err.status in TRANSIENT_RPC
+    if isinstance(
+        err, RPCError
+    ):  # a connection cut mid-call (the server killed) is UNKNOWN "transport error"
+        return err.status in TRANSIENT_RPC or (
+            err.status is RPCStatusCode.UNKNOWN and "transport" in err.message
+        )
     # A client that never reached its server (lazy connect) raises this from the SDK's core.
     return isinstance(err, RuntimeError) and str(err).startswith("Failed client connect")
 
