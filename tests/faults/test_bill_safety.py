@@ -343,3 +343,38 @@ async def test_feeding_a_payment_to_a_workflow_that_does_not_answer_is_bounded(
     finally:
         await handle.terminate()
         await engine.dispose()
+
+
+# --- item 11: a workflow behind its store never refuses a valid payment --------------------------
+
+
+async def test_a_payment_for_a_number_the_workflow_has_not_seen_waits_instead_of_being_refused(
+    time_env: WorkflowEnvironment, db_url: str
+) -> None:
+    """The store holds the number (its callback's update was lost with a crashed server) while the
+    workflow is at 2 POSTED: the payment waits for the workflow to catch up (the callback's retry),
+    then is accepted, instead of a final "3-Wrong control_number" or "4-Wrong Amount"."""
+    async with gated_harness(time_env, db_url, opened=("post", "write", "cancel")) as (h, _):
+        handle = await h.start(CNMode.GATEWAY, **SELF_PAYER)
+        for _ in range(200):
+            posted = await status(handle)
+            if posted.status is S.POSTED:
+                break
+        cn = "990000000773"
+        engine = make_engine(db_url)
+        try:
+            assert posted.payment_id is not None
+            await PaymentStore(session_factory(engine)).assign_control_number(posted.payment_id, cn)
+        finally:
+            await engine.dispose()
+        payment = await handle.start_update(
+            PaymentIntentWorkflow.record_payment,
+            report(cn, posted.amount_to_be_paid),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        await handle.execute_update(
+            PaymentIntentWorkflow.receive_control_number, ControlNumberReceipt(control_number=cn)
+        )
+        receipt = await payment.result()
+        final = await handle.result()
+    assert receipt.complete and final.status is S.MATCHED
