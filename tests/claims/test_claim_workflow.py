@@ -9,7 +9,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from domain.claim_flow import ClaimInput, CloseRequest, ReopenRequest
+from domain.claim_flow import CancelSettlement, ClaimInput, CloseRequest, ReopenRequest
 from domain.settlement import CaseRef, ChangedBy, SettlementInput
 from payflow.settings import Settings
 from payflow.workers import worker
@@ -67,4 +67,22 @@ async def test_record_a_case_history(dev_env: WorkflowEnvironment, db_url: str) 
         state = await handle.query(ClaimWorkflow.status)
         assert state.revisions[0].token == first.revision_token and state.closed
         await record(handle, "../claim/settle_reopen_settle_close")
+        await handle.terminate()
+
+
+async def test_record_a_cancel_history(dev_env: WorkflowEnvironment, db_url: str) -> None:
+    """A case settled, its revision cancelled, then closed (the cancel's commands, for replay)."""
+    settings = Settings(database_url=db_url, task_queue=f"claims-{uuid.uuid4()}")
+    async with worker(dev_env.client, settings):
+        wid, _ = await _case(dev_env.client, settings.task_queue, "REC-2")
+        handle = dev_env.client.get_workflow_handle(wid)
+        doc = SettlementInput.model_validate(settlement(close=False))
+        first = await handle.execute_update(ClaimWorkflow.settle, doc)
+        await handle.execute_update(
+            ClaimWorkflow.cancel_settlement, CancelSettlement(revision_token=first.revision_token)
+        )
+        await handle.execute_update(ClaimWorkflow.close, CloseRequest(changed_by=BY))
+        state = await handle.query(ClaimWorkflow.status)
+        assert [r.status for r in state.revisions] == ["CANCELLED"] and state.closed
+        await record(handle, "../claim/settle_cancel_close")
         await handle.terminate()
