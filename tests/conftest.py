@@ -130,6 +130,15 @@ def case_settled_events_conform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
         validate(event)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--interleavings",
+        type=int,
+        default=None,
+        help="sequences tests/workflows/test_interleavings.py draws (default: its EXAMPLES)",
+    )
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Exit before interpreter finalisation, where the Temporal runtime can crash (sdk-python #300)."""
     status = getattr(config, "_payflow_exitstatus", None)
