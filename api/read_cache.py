@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Request, Response
 from sqlalchemy.engine import URL
@@ -53,9 +54,13 @@ class ReadCache:
         self._sqlite: sqlite3.Connection | None = None
         path = url.database if url.get_backend_name() == "sqlite" else None
         if path and path != ":memory:" and not path.startswith("file:"):
-            self._sqlite = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=0, check_same_thread=False
-            )
+            uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+            try:
+                self._sqlite = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, timeout=0, check_same_thread=False
+                )
+            except sqlite3.Error:  # not there (yet): nothing is kept
+                self._sqlite = None
 
     def version(self) -> int | None:
         """The store's version now; None when there is no exact cheap one (nothing is cached then)."""

@@ -144,7 +144,7 @@ async def test_a_repeated_events_page_skips_the_store_and_sees_an_event_appended
 
 
 def test_an_answer_is_kept_while_the_version_holds_for_as_long_as_asked(tmp_path: Path) -> None:
-    db = tmp_path / "store.db"
+    db = tmp_path / "a store #1 %.db"  # characters a file: URI must escape
     writer = sqlite3.connect(db, isolation_level=None)
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("CREATE TABLE t (x)")
@@ -157,7 +157,8 @@ def test_an_answer_is_kept_while_the_version_holds_for_as_long_as_asked(tmp_path
     assert cache.get("k") == (version, answer)
     writer.execute("INSERT INTO t VALUES (1)")  # another connection commits
     assert cache.get("k")[1] is None
-    for url in ("postgresql+asyncpg://postgres@127.0.0.1/x", "sqlite+aiosqlite://"):
+    missing = f"sqlite+aiosqlite:///{tmp_path / 'no such dir' / 'x.db'}"
+    for url in ("postgresql+asyncpg://postgres@127.0.0.1/x", "sqlite+aiosqlite://", missing):
         elsewhere = ReadCache(make_url(url))  # no exact cheap version: nothing is kept
         elsewhere.put("k", elsewhere.version(), b"x")
         assert elsewhere.get("k") == (None, None)
