@@ -56,6 +56,6 @@ class ClaimActivities:
 
     @activity.defn
     async def cancel_revision(self, cancel: RevisionCancel) -> bool:
-        cancelled = await claims.cancel_revision(self._sessions, cancel.case_id, cancel.token)
-        self._relay.kick()  # a cancel may emit the reversing case_settled
+        cancelled = await claims.cancel_revision(self._sessions, cancel.case_id, cancel.token, cancel.update)
+        self._relay.kick()  # the reversing case_settled, the claim_updated
         return cancelled

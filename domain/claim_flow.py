@@ -44,6 +44,9 @@ class ReopenRequest(BaseModel):
 
 class CancelSettlement(BaseModel):
     revision_token: str
+    changed_by: ChangedBy = ChangedBy(fullName="payflow", userType="system")
+    """Who cancels, as `changedBy` in the cancel's `claim_updated` (the API sends the handler or its
+    client; the default answers updates sent before the field existed)."""
 
 
 class SettlementRecorded(BaseModel):
@@ -85,6 +88,16 @@ class CaseChangeWrite(BaseModel):
     description: str | None = None
 
 
+class CancelUpdate(BaseModel):
+    """The `claim_updated` a cancel emits (SettlementCancelled, naming the revision)."""
+
+    correlation_id: str
+    at: datetime
+    changed_by: ChangedBy
+
+
 class RevisionCancel(BaseModel):
     case_id: str
     token: str
+    update: CancelUpdate | None = None
+    """None from runs before the `cancel-emits-claim-updated` patch: the cancel emits the reversal only."""

@@ -396,8 +396,11 @@ def claim_updated(
     changed_by: ChangedBy,
     reason: TerminationReason = "None",
     description: str | None = None,
+    revision_token: str | None = None,
 ) -> dict[str, Any]:
-    """`claim_updated` with one change: CaseClosed or CaseReopened (research §1.4)."""
+    """`claim_updated` with one change: CaseClosed or CaseReopened (research §1.4), or payflow's
+    SettlementCancelled, whose `revisionToken` names the cancelled revision: Scalepoint's guide has
+    the customer fetch a revision by its token from the Settlement API, which answers it CANCELLED."""
     return {
         "eventType": "claim_updated",
         "payloadVersion": PAYLOAD_VERSION,
@@ -411,6 +414,7 @@ def claim_updated(
                 "isTerminated": reason != "None",
                 "terminationReason": reason,
                 "terminationReasonDescription": description,
+                **({"revisionToken": revision_token} if revision_token else {}),
             }
         ],
     }

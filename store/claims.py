@@ -9,7 +9,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.claim_flow import SettlementRecorded
+from domain.claim_flow import CancelUpdate, SettlementRecorded
 from domain.errors import Conflict, NotFound
 from domain.settlement import (
     CaseRef,
@@ -188,9 +188,12 @@ async def _standing(s: AsyncSession, case_id: str, below: int | None = None) -> 
     return (await s.exec(q.order_by(col(SettlementRevision.revision_no).desc()))).first()
 
 
-async def cancel_revision(sessions: SessionFactory, case_id: str, token: str) -> bool:
+async def cancel_revision(
+    sessions: SessionFactory, case_id: str, token: str, update: CancelUpdate | None = None
+) -> bool:
     """Cancel the revision; when it was the one standing, emit the `case_settled` that brings the
-    events' sum back to the revision now standing (or to nothing), in the same transaction."""
+    events' sum back to the revision now standing (or to nothing), then (given `update`) the
+    `claim_updated` naming the cancelled revision; all in the same transaction, once."""
     async with transaction(sessions) as s:
         revision = (
             await s.exec(
@@ -214,6 +217,16 @@ async def cancel_revision(sessions: SessionFactory, case_id: str, token: str) ->
             back_to = SettlementInput.model_validate_json(after.document) if after else None
             payload = case_settled(case_ref(case), token, str(uuid.uuid4()), utcnow(), back_to, cancelled)
             await append(s, case.tenant, f"{case_id}:cancel:{revision.revision_no}", payload)
+        if update is not None:
+            payload = claim_updated(
+                case_ref(case),
+                update.correlation_id,
+                update.at,
+                "SettlementCancelled",
+                update.changed_by,
+                revision_token=token,
+            )
+            await append(s, case.tenant, f"{case_id}:cancel:{revision.revision_no}:updated", payload)
         return True
 
 

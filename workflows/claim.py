@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import interfaces as acts
     from domain.claim_flow import (
         CancelSettlement,
+        CancelUpdate,
         CaseChanged,
         CaseChangeWrite,
         CaseCreation,
@@ -34,6 +35,9 @@ with workflow.unsafe.imports_passed_through():
 
 def case_workflow_id(tenant: str, case_id: str) -> str:
     return f"case-{tenant}-{case_id}"
+
+
+CANCEL_UPDATED_PATCH = "cancel-emits-claim-updated"
 
 
 @workflow.defn
@@ -135,9 +139,14 @@ class ClaimWorkflow:
     async def cancel_settlement(self, request: CancelSettlement) -> RevisionInfo:
         async with self._lock:
             revision = self._revision(request.revision_token)
+            cancel = RevisionCancel(case_id=self._state.case.uuid, token=request.revision_token)
+            if workflow.patched(CANCEL_UPDATED_PATCH):  # SPEC §4: the cancel emits claim_updated too
+                cancel.update = CancelUpdate(
+                    correlation_id=str(workflow.uuid4()), at=workflow.now(), changed_by=request.changed_by
+                )
             await workflow.execute_activity(
                 acts.cancel_revision,
-                RevisionCancel(case_id=self._state.case.uuid, token=request.revision_token),
+                cancel,
                 summary=f"cancel revision {revision.revision_no}",
                 **STORE_CALL,
             )

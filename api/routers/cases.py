@@ -69,6 +69,9 @@ class Handler(BaseModel):
     full_name: Text
     username: Text | None = None
 
+    def as_changed_by(self) -> ChangedBy:
+        return ChangedBy(fullName=self.full_name, username=self.username)
+
 
 class CloseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -78,7 +81,9 @@ class CloseBody(BaseModel):
     termination_reason_description: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class ReopenBody(BaseModel):
+class HandlerBody(BaseModel):
+    """Who reopens a case or cancels a settlement."""
+
     model_config = ConfigDict(extra="forbid")
 
     changed_by: Handler
@@ -189,7 +194,7 @@ async def close_case(
     request: Request,
     principal: Principal = Security(authorize, scopes=["platform-case:write"]),
 ) -> CaseChanged:
-    by = ChangedBy(fullName=body.changed_by.full_name, username=body.changed_by.username)
+    by = body.changed_by.as_changed_by()
     arg = CloseRequest(
         changed_by=by, reason=body.termination_reason, description=body.termination_reason_description
     )
@@ -200,11 +205,11 @@ async def close_case(
 @router.post("/{case_id}/reopen", response_model=CaseChanged)
 async def reopen_case(
     case_id: uuid.UUID,
-    body: ReopenBody,
+    body: HandlerBody,
     request: Request,
     principal: Principal = Security(authorize, scopes=["platform-case:write"]),
 ) -> CaseChanged:
-    by = ChangedBy(fullName=body.changed_by.full_name, username=body.changed_by.username)
+    by = body.changed_by.as_changed_by()
     result: CaseChanged = await _update(
         request, principal, case_id, ClaimWorkflow.reopen, ReopenRequest(changed_by=by)
     )
@@ -217,8 +222,16 @@ async def cancel_settlement(
     revision_token: Annotated[str, Field(max_length=36)],
     request: Request,
     principal: Principal = Security(authorize, scopes=["platform-case:write"]),
+    body: HandlerBody | None = None,
 ) -> RevisionInfo:
-    """Cancel a revision: the Settlement API then answers it with status CANCELLED."""
-    arg = CancelSettlement(revision_token=revision_token)
+    """Cancel a revision: the Settlement API then answers it with status CANCELLED. The reversing
+    `case_settled` (when it was the standing revision) and a `claim_updated` naming it follow; its
+    `changedBy` is the body's `changed_by`, or else this API client."""
+    by = (
+        body.changed_by.as_changed_by()
+        if body
+        else ChangedBy(fullName=principal.client_id, userType="system")
+    )
+    arg = CancelSettlement(revision_token=revision_token, changed_by=by)
     result: RevisionInfo = await _update(request, principal, case_id, ClaimWorkflow.cancel_settlement, arg)
     return result

@@ -53,6 +53,7 @@ BODIES = {
     "/v1/cases/{case_id}/settlements": settlement(),
     "/v1/cases/{case_id}/close": {"changed_by": {"full_name": "Eve Other"}},
     "/v1/cases/{case_id}/reopen": {"changed_by": {"full_name": "Eve Other"}},
+    "/v1/cases/{case_id}/settlements/{revision_token}/cancel": {"changed_by": {"full_name": "Eve Other"}},
     "/v1/endpoints/{endpoint_id}": {"description": "taken over"},
 }
 """Valid bodies for routes that name a resource, so the tenant check is reached, not validation."""

@@ -247,10 +247,10 @@ async def claim_settled(stack: Stack) -> None:
     async with stack.sessions() as s:
         types = (await s.exec(select(Event.type).order_by(col(Event.id)))).all()
         revisions = (await s.exec(select(SettlementRevision.status))).all()
-    # the cancel reverses what the revision paid (issue 23 item 12)
-    assert types == ["case_created", "case_settled", "case_settled", "claim_updated"]
+    # the cancel reverses what the revision paid (issue 23 item 12) and names it in claim_updated
+    assert types == ["case_created", "case_settled", "case_settled", "claim_updated", "claim_updated"]
     assert revisions == ["CANCELLED"]
-    await _deliveries_done(stack, 4)
+    await _deliveries_done(stack, 5)
 
 
 WRITERS: dict[str, Flow] = {
