@@ -68,9 +68,9 @@ async def _open_intent(stack: Stack) -> str:
 
 
 async def _find(stack: Stack, identifier: str) -> Payment | None:
-    field = Payment.id if identifier.isdigit() else Payment.intent_id
+    found = Payment.id == int(identifier) if identifier.isdigit() else Payment.intent_id == identifier
     async with stack.sessions() as s:
-        return (await s.exec(select(Payment).where(field == identifier))).first()
+        return (await s.exec(select(Payment).where(found))).first()
 
 
 async def _pay_when_numbered(stack: Stack, identifier: str) -> str:
