@@ -69,6 +69,11 @@ BILL_RULE_PATCH = "bill-payable-or-cancelled"
 """A bill that may exist at the gateway is payable and its payment accepted, or cancelled at the
 gateway before anything is refused for it; the workflow's status is what the store holds."""
 CANCELLABLE = (S.CREATED, S.POSTED, S.ASSIGNED)
+PARTIAL_PATCH = "partial-payments-kept"
+"""Money received never vanishes: a partly paid bill is not cancelled on request, and at expiry what
+was received is matched as it is (premiums, the policy Idle with its balance; research §6)."""
+PARTLY_PAID_EXPIRED = "Bill expired partly paid: the amount received is matched as it is"
+PARTLY_PAID = "the bill is partly paid: it cannot be cancelled (the rest may still be paid until it expires)"
 T = TypeVar("T")
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
@@ -268,8 +273,8 @@ class PaymentIntentWorkflow:
                     if settled():
                         break
                     outcome = await self._cancel("Bill expired")
-            if outcome.cancelled:
-                return
+            if outcome.cancelled:  # or, partly paid, received as it is
+                break
             self._state.reason = (
                 f"The gateway refused to cancel the expired bill ({outcome.message}); waiting for its payment"
             )
@@ -381,11 +386,16 @@ class PaymentIntentWorkflow:
         async with self._lock:
             if settled():
                 return None
-            if outcome.cancelled:
+            if outcome.cancelled and self._partly_paid() and workflow.patched(PARTIAL_PATCH):
+                await self._write(S.RECEIVED, PARTLY_PAID_EXPIRED, only_from=[S.ASSIGNED])
+            elif outcome.cancelled:
                 await self._fail(S.CANCELLED, "Bill expired", only_from=[S.ASSIGNED])
                 if self._state.status is S.CANCELLED or not workflow.patched(BILL_RULE_PATCH):
                     self._notify_later(SmsKind.CANCELLATION)
         return outcome
+
+    def _partly_paid(self) -> bool:
+        return self._state.received_amount > 0
 
     async def _cancel_at_gateway(self, settled: Callable[[], bool], summary: str) -> CancelOutcome | None:
         """Cancel the bill at the gateway, if it may hold one, without holding the lock (the gateway
@@ -512,6 +522,8 @@ class PaymentIntentWorkflow:
         await workflow.wait_condition(lambda: not self._posting and not self._cancelling)
         if self._state.status not in CANCELLABLE:
             return self._cancel_answer()
+        if self._partly_paid() and workflow.patched(PARTIAL_PATCH):
+            return CancelOutcome(cancelled=False, code=2, message=PARTLY_PAID)
         self._cancelling = True
         try:
             outcome = await self._cancel_at_gateway(
@@ -539,6 +551,8 @@ class PaymentIntentWorkflow:
             raise ApplicationError(
                 f"the intent cannot be cancelled ({self._state.status_name})", type="NotCancellable"
             )
+        if self._partly_paid():
+            raise ApplicationError(PARTLY_PAID, type="NotCancellable")
 
     @workflow.update
     async def rematch(self) -> MatchResult | None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
 
+import pytest
+from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.intent import CNMode, IntentOptions
-from domain.payment_flow import ControlNumberReceipt
+from domain.intent import CNMode, IntentOptions, PaymentReport
+from domain.payment_flow import CancelRequest, ControlNumberReceipt
 from domain.status import PaymentStatus as S
 from store.db import make_engine, session_factory
-from store.models import Payment
+from store.models import Payment, Policy, Premium
 from store.payments import PaymentStore
 from tests.workflows.harness import harness, intent_input, record
 from workflows.payment_intent import PaymentIntentWorkflow
@@ -142,3 +146,58 @@ async def test_cancel_while_the_control_number_is_drawn(dev_env: WorkflowEnviron
             assert state.status is S.CANCELLED and payment.status == 0
             assert payment.control_number is None or state.control_number == payment.control_number
             assert [t.status for t in state.timeline][-1] is S.CANCELLED
+
+
+async def _partly_paid(h: Any, paid: Decimal) -> Any:
+    """An internal-mode intent with partial payments on, `paid` of it received."""
+    options = IntentOptions(
+        cn_mode=CNMode.INTERNAL, partial_payments=True, bill_expiry_days=1, reminder_days=0
+    )
+    handle = await h.start(CNMode.INTERNAL, officer_code=None, options=options)
+    for _ in range(200):
+        state = await handle.query(PaymentIntentWorkflow.status)
+        if state.status is S.ASSIGNED:
+            break
+    report = PaymentReport(
+        control_number=state.control_number,
+        transaction_id="TX-PART",
+        amount=paid,
+        received_date=date(2026, 11, 22),
+    )
+    result = await handle.execute_update(PaymentIntentWorkflow.record_payment, report)
+    assert not result.complete
+    return handle
+
+
+async def test_a_partly_paid_bill_that_expires_keeps_its_money_as_premium(
+    time_env: WorkflowEnvironment, db_url: str
+) -> None:
+    """Issue 23 item 4: the 10,000 received of 21,000 becomes a premium; the policy stays Idle."""
+    async with harness(time_env.client, db_url) as h:
+        handle = await _partly_paid(h, Decimal("10000"))
+        state = await handle.result()
+        await record(handle, "partly_paid_expired")
+        engine = make_engine(db_url)
+        try:
+            async with session_factory(engine)() as s:
+                q = select(Premium.amount, Policy.status).join(
+                    Policy, col(Policy.id) == col(Premium.policy_id)
+                )
+                booked = (await s.exec(q.where(col(Premium.payment_detail_id).is_not(None)))).all()
+        finally:
+            await engine.dispose()
+    assert state.status is S.MATCHED and state.received_amount == Decimal("10000")
+    assert [(amount, status) for amount, status in booked] == [(Decimal("10000"), 1)]  # Idle, a balance
+
+
+async def test_a_partly_paid_bill_cannot_be_cancelled_on_request(
+    time_env: WorkflowEnvironment, db_url: str
+) -> None:
+    async with harness(time_env.client, db_url) as h:
+        handle = await _partly_paid(h, Decimal("10000"))
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(PaymentIntentWorkflow.cancel, CancelRequest())
+            await handle.result()
+            await record(handle, "partly_paid_cancelled_on_request")
+        await handle.terminate()
+    assert "partly paid" in str(refused.value.cause)
