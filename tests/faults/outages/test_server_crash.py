@@ -34,6 +34,7 @@ from tests.faults.outages.peers import TemporalServer
 from tests.stack import Stack, StackFactory, prepare_database
 
 FLOWS = int(os.environ.get("PAYFLOW_CRASH_FLOWS", "10"))
+ARRIVALS_PER_S = 5
 KILL_AT = max(1, FLOWS // 3)
 """The receipt after whose commit the server dies: a third of the way into the payments."""
 
@@ -58,7 +59,7 @@ class KillAfterReceipt(ActivityHook):
 async def _open_intent(stack: Stack) -> str:
     """GetControlNumber, asked again while Temporal is down (503), as a client would: the payment's id,
     or the intent's id when its workflow started but had not answered yet."""
-    for _ in range(100):
+    for _ in range(600):
         r = await stack.post("/api/GetControlNumber", json=intent(**SELF_PAYER))
         if r.status_code == 200 and not r.json()["error_occured"]:
             return str(r.json()["internal_identifier"])
@@ -117,10 +118,18 @@ async def test_flows_converge_with_the_store_after_a_server_crash(
     kill = KillAfterReceipt(temporal, KILL_AT)
     async with factory(cn_mode="gateway", interceptors=[kill], update_timeout_s=5) as stack:
         paid: list[str] = []
-        flows = [asyncio.create_task(_flow(stack, paid)) for _ in range(FLOWS)]
+        flows = []
+        for _ in range(FLOWS):  # arrivals at a fixed rate, as payers come
+            flows.append(asyncio.create_task(_flow(stack, paid)))
+            await asyncio.sleep(1 / ARRIVALS_PER_S)
+            if kill.killed.is_set():
+                break
         await asyncio.wait_for(kill.killed.wait(), 120)
         await eventually(lambda: _unanswered(stack), "a notification answered 503 while the server is down")
         await temporal.start()
+        while len(flows) < FLOWS:
+            flows.append(asyncio.create_task(_flow(stack, paid)))
+            await asyncio.sleep(1 / ARRIVALS_PER_S)
         await asyncio.gather(*flows)
         await eventually(
             lambda: _all_matched(stack, paid), "every paid flow matched in the store", within=180
