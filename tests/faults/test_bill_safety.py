@@ -215,6 +215,8 @@ async def test_cancel_while_the_bill_is_posted_cancels_it_at_the_gateway(
         await record(handle, "cancel_while_posting")
     assert outcome.cancelled and final.status is S.CANCELLED
     assert bill_of(h).get("cancelled") is True, bill_of(h)
+    assert [t.status for t in final.timeline][-1] is S.CANCELLED  # written once the gateway cancelled it
+    assert gated.cancels >= 1
     assert await store_status(db_url, final.payment_id) == S.CANCELLED
 
 
