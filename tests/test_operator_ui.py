@@ -23,7 +23,7 @@ from tests.test_dev_stack import _token, dev_stack
 from tests.ui import CHROMIUM, chromium, listed
 from workflows.claim import case_workflow_id
 
-README = Path(__file__).parents[1] / "README.md"
+README = Path(__file__).parents[1] / "docs" / "operations.md"  # the cheat sheet moved from README.md
 SCREENSHOTS = Path(__file__).with_name("screenshots")
 """A copy of the screenshots for people to look at (git-ignored)."""
 SAVED = {
