@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -168,7 +168,14 @@ async def test_a_slow_ack_write_never_moves_an_assigned_intent_back(
     """Bill in flight (1), the ack's status write is slow, the control number is stored meanwhile (3):
     the ack must leave the intent at 3, and its payment must be accepted."""
     async with gated_harness(time_env, db_url, gated_status=S.POSTED) as (h, gated):
-        handle = await h.start(CNMode.GATEWAY, **SELF_PAYER)
+        request = intent_input(CNMode.GATEWAY, **SELF_PAYER)
+        handle = await h.client.start_workflow(
+            PaymentIntentWorkflow.run,
+            request,
+            id=f"payment-intent-{request.intent_id}",
+            task_queue=h.settings.task_queue,
+            task_timeout=timedelta(seconds=2),  # the held local write lets other updates in sooner
+        )
         await gated.post.wait_reached()
         ack = await handle.start_update(
             PaymentIntentWorkflow.acknowledge, Acknowledgement(), wait_for_stage=WorkflowUpdateStage.ACCEPTED
