@@ -128,3 +128,34 @@ def test_every_command_has_help_text() -> None:
         name for name, c in commands(typer.main.get_command(app), "payflow") if not (c.help or "").strip()
     ]
     assert not bare, bare
+
+
+def test_tables_never_cut_ids_or_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """At 80 columns the start-up tables of `payflow dev` and a list show every secret and id whole."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from payflow import dev, output
+
+    out = StringIO()
+    narrow = Console(file=out, width=80)
+    monkeypatch.setattr(output, "console", narrow)
+    monkeypatch.setattr(dev, "console", narrow)
+    secret = "x" * 43
+    manifest = {key: f"http://127.0.0.1:8000/{key}" for key in ("api", "docs", "temporal", "temporal_ui")}
+    manifest |= {key: key for key in ("gateway_simulator", "sms_simulator", "receiver_simulator")}
+    manifest |= {"database": f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}", "cn_mode": "gateway"}
+    manifest |= {"gateway_protocol": "json", "metrics": {"api": "m"}, "logs": {"api": "l"}}
+    manifest |= {
+        "ready_after_s": 1.0,
+        "clients": {"c": {"client_id": "demo-eo-app", "client_secret": secret}},
+    }
+    manifest["clients"]["c"]["scopes"] = ["payments:write", "payments:read"]
+    dev.show(manifest, tmp_path / "dev.json")
+    output.show_rows(
+        [{"control_number": "990012345678", "intent_id": "5f79ceb5-6009-411b-b974-6db0c02915b2"}] * 2, False
+    )
+    text = out.getvalue()
+    assert secret in text and manifest["database"] in text, text
+    assert "990012345678" in text and "5f79ceb5-6009-411b-b974-6db0c02915b2" in text, text
