@@ -81,7 +81,7 @@ async def _pay_when_numbered(stack: Stack, identifier: str) -> str:
         payment = await _find(stack, identifier)
         return payment is not None and payment.control_number is not None
 
-    await eventually(numbered, f"payment {identifier}'s control number", within=120)
+    await eventually(numbered, f"payment {identifier}'s control number", within=120 + FLOWS)
     payment = await _find(stack, identifier)
     assert payment is not None
     async with httpx.AsyncClient() as http:
