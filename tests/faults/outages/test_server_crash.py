@@ -60,7 +60,11 @@ async def _open_intent(stack: Stack) -> str:
     """GetControlNumber, asked again while Temporal is down (503), as a client would: the payment's id,
     or the intent's id when its workflow started but had not answered yet."""
     for _ in range(600):
-        r = await stack.post("/api/GetControlNumber", json=intent(**SELF_PAYER))
+        try:
+            r = await stack.post("/api/GetControlNumber", json=intent(**SELF_PAYER))
+        except httpx.TransportError:  # a connection the loaded API dropped: asked again
+            await asyncio.sleep(0.5)
+            continue
         if r.status_code == 200 and not r.json()["error_occured"]:
             return str(r.json()["internal_identifier"])
         assert r.status_code == 503, r.text
