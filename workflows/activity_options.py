@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from domain.errors import LOGIC_ERRORS
 
@@ -57,7 +57,9 @@ async def local_since(
     bounded = local | {"retry_policy": replace(local["retry_policy"], maximum_attempts=LOCAL_ATTEMPTS)}
     try:
         return await workflow.execute_local_activity(step, arg, summary=summary, **bounded)
-    except (ActivityError, ApplicationError) as err:
+    except (ActivityError, ApplicationError, TimeoutError) as err:
+        # a local activity's failure comes wrapped in ActivityError or bare, and not the same way on
+        # replay as when it happened (a timeout is ActivityError(TimeoutError), then TimeoutError)
         failure = err.cause if isinstance(err, ActivityError) else err
         if isinstance(failure, ApplicationError) and (failure.non_retryable or failure.type in LOGIC_ERRORS):
             raise  # a logic error: no retry mends it

@@ -12,20 +12,25 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.payment_intent import IntentActivities
 from activities.webhooks import EventRelay
 from domain.intent import CNMode, IntentOptions, PaymentIntentInput
 from domain.payment_flow import ValuationResult
 from domain.status import PaymentStatus as S
+from payflow.temporal import WORKFLOWS
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
 from store.registry import SqlRegistry
 from store.webhooks import WebhookStore
 from tests.faults.wiring import fault_harness, fault_settings
+from tests.keys import CONVERTER
 from tests.workflows.harness import intent_input, record
+from workflows.activity_options import LOCAL_ATTEMPTS, LOCAL_STORE_CALL
 from workflows.payment_intent import PaymentIntentWorkflow
 
 FIRST, UP_AFTER = 4, 6
@@ -77,3 +82,43 @@ async def test_a_store_step_retried_through_an_outage_adds_no_history(
         await engine.dispose()
     assert state.status is S.CANCELLED  # the outage ended, the flow went on to its end
     assert during - before <= 1, f"the history grew by {during - before} events while the step retried"
+
+
+async def test_a_step_whose_local_attempts_timed_out_replays(
+    time_env: WorkflowEnvironment, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hung database: the local attempts time out, the step goes on as an activity; the history
+    (what a query or a new worker replays) must replay (the SDK raises the timeout differently then)."""
+    monkeypatch.setitem(LOCAL_STORE_CALL, "start_to_close_timeout", timedelta(seconds=1))
+    settings = fault_settings(db_url)
+    engine = make_engine(db_url)
+    sessions = session_factory(engine)
+    real = IntentActivities(
+        settings,
+        sessions,
+        PaymentStore(sessions),
+        SqlRegistry(sessions),
+        EventRelay(settings, WebhookStore(sessions)),
+    )
+    hung: list[int] = []
+
+    @activity.defn(name="value_intent")
+    async def value_intent(request: PaymentIntentInput) -> ValuationResult:
+        if len(hung) < LOCAL_ATTEMPTS:
+            hung.append(1)
+            await asyncio.sleep(5)  # cancelled by the 1 s timeout
+        return await real.value_intent(request)
+
+    try:
+        async with fault_harness(time_env.client, settings, [value_intent]) as h:
+            options = IntentOptions(cn_mode=CNMode.INTERNAL, bill_expiry_days=1, reminder_days=0)
+            handle = await h.start(CNMode.INTERNAL, options=options)
+            state = await handle.result()
+            history = await handle.fetch_history()
+    finally:
+        await engine.dispose()
+    assert state.status is S.CANCELLED
+    replayed = await Replayer(workflows=list(WORKFLOWS), data_converter=CONVERTER).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert replayed.replay_failure is None, replayed.replay_failure
