@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     """`json` (payflow's simulator protocol) or `gepg` (GePG's signed XML): taken by each intent
     at its start and kept to its end."""
     gepg_sp_code: str = "SP001"
-    """GePG service-provider code (openIMIS: the product's AccCodePremiums), sent as `Gepg-Code`."""
+    """GePG service-provider code (openIMIS: the product's AccCodePremiums), sent as `Gepg-Code`; a GePG
+    callback carrying another SpCode is refused (7242)."""
     gepg_sub_sp_code: str = "1001"
     """GePG sub-service-provider code of every bill."""
     gepg_system_id: str = "TIMIS001"
@@ -144,7 +145,8 @@ class Settings(BaseSettings):
     pool_check_s: int = 300
     """How often the `payflow-pool-topup` schedule checks the pools."""
     pool_officer_max: int = 10
-    """Pool numbers an enrolment officer may hold (openIMIS `PaymentGateWay:MaxControlNumberForEO`)."""
+    """Unused pool numbers an enrolment officer may hold, whatever his app asks for (openIMIS
+    `PaymentGateWay:MaxControlNumberForEO`)."""
     registry_tenant: str = ""
     """The tenant whose clients act for the deployment's enrolment officers: only they reserve pool
     numbers for an officer (GetControlNumbersForEO) and see his phone number. The registry and the
