@@ -244,8 +244,8 @@ class ModelGateway:
         if answer == "down":
             raise RuntimeError("gateway unreachable")
         bill = self._world.bills.get(intent_id)
-        if bill is None or not bill.taken:
-            return CancelOutcome(cancelled=False, code=3, message="7201:Bill not found")
+        if bill is None or not bill.taken:  # as the JSON adapter answers a 404: nothing is payable
+            return CancelOutcome(cancelled=True, message="Bill not found")
         if bill.paid:
             return CancelOutcome(cancelled=False, code=3, message="7279:Bill already settled")
         bill.cancelled = True
