@@ -3,10 +3,11 @@
 A bill is one `gepgBillSubReq` posted to `/api/bill/sigqrequest` (`Gepg-Com: default.sp.in`); GePG's
 signed `gepgBillSubReqAck` says 7101 when it took the bill, else the codes become "code:description"
 reasons. A cancellation is `gepgBillCanclReq` with `Gepg-Com: changebill.sp.in`. Every reply is read
-by its code (gepg/codes.py), not its TrxSts: GePG knows bills by BillId = our payment id, so a
-retried post meets 7226 "Duplicate Bill Information" for the bill its first attempt left there, and
-a retried cancel 7283 "Bill has been cancelled": both count as done. A reply whose signature does
-not verify is not trusted, nor is a 7303 final: the call raises and Temporal retries it.
+by its code (gepg/codes.py), not its TrxSts: GePG knows an intent's bill by BillId = our payment id
+(a pool number's by its pool bill id, which its cancel names), so a retried post meets 7226
+"Duplicate Bill Information" for the bill its first attempt left there, and a retried cancel 7283
+"Bill has been cancelled": both count as done. A reply whose signature does not verify is not
+trusted, nor is a 7303 final: the call raises and Temporal retries it.
 """
 
 from __future__ import annotations
@@ -81,11 +82,14 @@ class GepgGateway:
         taken, code, message = bill_reply(messages.read_status_ack(reply))
         return BillAck(accepted=taken, code=code, message=message)
 
-    async def cancel_bill(self, intent_id: str, payment: Payment | None) -> CancelOutcome:
+    async def cancel_bill(self, reference: str, payment: Payment | None) -> CancelOutcome:
+        """Cancel the bill GePG knows by `reference`: the intent's own bill is BillId = payment id (see
+        `bill`), a pool number's bill keeps its pool bill id (`pool-<request>-<n>`)."""
         if payment is None or payment.id is None:
-            return CancelOutcome(cancelled=False, code=2, message=f"no payment for intent {intent_id}")
+            return CancelOutcome(cancelled=False, code=2, message=f"no payment for intent {reference}")
+        bill_id = str(payment.id) if reference == payment.intent_id else reference
         inner = messages.bill_cancel_request(
-            self._settings.gepg_sp_code, self._settings.gepg_system_id, str(payment.id)
+            self._settings.gepg_sp_code, self._settings.gepg_system_id, bill_id
         )
         reply = await self.send(CANCEL_PATH, "changebill.sp.in", inner, messages.CANCEL_RESPONSE)
         code = messages.read_bill_cancel_response(reply)
