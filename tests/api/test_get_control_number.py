@@ -64,6 +64,10 @@ async def test_seed_sample_gets_a_control_number_sms_and_is_searchable(
         await wait_for(lambda: stack.sms_to("0681333045"), "the assigned SMS")
         [sms] = stack.sms_to("0681333045")
         assert sms["text"].startswith(f"Control No:{cn},Requested Date:12-03-2021,CHFID:070707070")
+        for _ in range(200):  # the provider has it before the outbox row is marked sent
+            if await count(stack, SmsMessage, SmsMessage.status == "sent") == 1:
+                break
+            await asyncio.sleep(0.05)
         assert await count(stack, SmsMessage, SmsMessage.status == "sent") == 1
 
         found = []
