@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,7 +55,7 @@ from domain.sms import SmsKind
 from domain.status import PaymentStatus as S
 from payflow.servers import serve
 from payflow.settings import Settings
-from payflow.temporal import WORKFLOWS
+from payflow.temporal import WORKFLOWS, register_search_attributes
 from simulators import sms
 from store.db import make_engine, session_factory
 from store.invariants import Finding, duplicate_findings, pool_findings, premium_findings
@@ -109,6 +111,10 @@ SETTLE_POLLS = 300
 SETTLE_POLL_S = 0.05
 DRAIN_ROUNDS = 6
 TASK_PENDING = (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
+
+
+NUMBERS = itertools.count(10**9)
+"""Control numbers, unique across the worlds of one test (they share its store)."""
 
 
 def sequences(max_moves: int) -> st.SearchStrategy[list[Step]]:
@@ -176,7 +182,13 @@ class World:
     """The intent of the current run; calls for any other one are answered at once."""
     running: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Activities running in the worker, by workflow id and activity id."""
-    numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(10**9))
+    numbers: itertools.count[int] = field(default_factory=lambda: NUMBERS)
+    calm: Callable[[str | None], Awaitable[None]] | None = None
+    """Waits until the current flow has taken in the result of a call (set by `Run`)."""
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    answered: str | None = None
+    """The activity id of the current flow's call answered "ok" last without the test (a failure
+    only schedules a retry: no workflow task comes of it)."""
 
     def current(self) -> bool:
         """Whether the activity running belongs to the current run's flow."""
@@ -188,11 +200,24 @@ class World:
         return self.bills[intent_id]
 
     async def answer(self, name: str, intent_id: str) -> str:
-        if self.auto or intent_id != self.intent_id:
+        if intent_id != self.intent_id:
             return "ok" if self.gateway_up else "down"
+        if self.auto:
+            return await self._in_turn(intent_id)
         held = Held(name)
         self.held.append(held)
         return await held.answer
+
+    async def _in_turn(self, intent_id: str) -> str:
+        """Answer calls of the current flow one at a time, each once the flow has taken in the one
+        before: the time-skipping server refuses a workflow task that cancels an activity whose
+        result came while the task ran ("ACTIVITY_UNKNOWN"), and the flow then never gets another
+        task (a real server takes the cancel). Two gateway calls answered at once race that way."""
+        async with self.turn:
+            if self.calm is not None and intent_id == self.intent_id:  # not a call of a run that ended
+                await self.calm(self.answered)
+            self.answered = activity.info().activity_id if self.gateway_up else None
+            return "ok" if self.gateway_up else "down"
 
     def release(self, name: str, answer: str) -> bool:
         """Answer the oldest held call of `name`; False when none is held."""
@@ -344,6 +369,25 @@ async def stage(env: WorkflowEnvironment, db_url: str) -> AsyncIterator[Stage]:
             await s.engine.dispose()
 
 
+@asynccontextmanager
+async def own_stage(db_url: str) -> AsyncIterator[Stage]:
+    """A stage on a time-skipping server of its own. An activity that reports after its flow ended
+    (terminated by `Run.close`, or completed while a call it abandoned still ran) keeps the test
+    server from skipping time for good ("Activity not found on completion"): every later sleep then
+    takes real time, and the server stops answering. So each sequence of the property test gets a
+    new server (about a second)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+        data_converter=CONVERTER,
+    )
+    try:
+        await register_search_attributes(env.client, env.client.namespace)
+        async with stage(env, db_url) as s:
+            yield s
+    finally:
+        await env.shutdown()
+
+
 class Run:
     """One intent driven through one sequence of steps."""
 
@@ -357,6 +401,8 @@ class Run:
         self.world.auto = False
         self.world.gateway_up = True
         self.world.slow.clear()
+        self.world.answered = None
+        self.world.calm = self._calm
         self.stage.sms_state.fail_next = 0
         self.handle: WorkflowHandle[Any, Any] | None = None
         self.updates: list[asyncio.Task[Any]] = []
@@ -559,6 +605,18 @@ class Run:
         running = self.world.running[self.wf.id, pending.activity_id]
         return pending.activity_id in held or not (running or _due_soon(pending))
 
+    async def _calm(self, answered: str | None) -> None:
+        """Until the call answered last has reported and the flow has no workflow task pending
+        (bounded: past the bound the next call is answered anyway)."""
+        for _ in range(SETTLE_POLLS):
+            description = await self.wf.describe()
+            if description.status is not WorkflowExecutionStatus.RUNNING:
+                return
+            pending = {a.activity_id for a in description.raw_description.pending_activities}
+            if answered not in pending and not await self._task_pending():
+                return
+            await asyncio.sleep(SETTLE_POLL_S)
+
     async def _task_pending(self) -> bool:
         """A workflow task scheduled or running (the test server's `describe` does not say)."""
         last = None
@@ -572,8 +630,9 @@ class Run:
         self.world.slow.clear()
         self.stage.sms_state.fail_next = 0
         self.world.auto = True
-        self.world.release_all("ok")
-        await self.settle()
+        for held in list(self.world.held):  # one at a time, as `World._in_turn` answers
+            if self.world.release(held.name, "ok"):
+                await self.settle()
         bill = self.world.bills.get(self.request.intent_id)
         if bill is not None and bill.live and not self.cn_delivered:  # the gateway's callback, at last
             await self._callback("ok")
