@@ -36,13 +36,6 @@ def broken(steps: list[Step], violations: list[str], log: list[str]) -> Broken:
     return kind(f"steps: {steps!r}\n{explain(violations, log)}")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "issue 19 item 2: fix in progress (post_bill gives up while the gateway is down: stuck at 1);"
-        " since 22a3197 a few interleavings also fail to settle now and then (harness, flaky)"
-    ),
-)
 async def test_generated_interleavings(db_url: str, pytestconfig: pytest.Config) -> None:
     loop = asyncio.get_running_loop()
     longer = pytestconfig.getoption("interleavings", None)
