@@ -1,7 +1,7 @@
 """Issue 19, deliver 3: generated interleavings of PaymentIntentWorkflow, and the ones they found.
 
 `test_generated_interleavings` draws sequences of steps (`tests/workflows/interleavings.py`) and plays
-each on one time-skipping server and one worker, a fresh intent per sequence; a sequence that breaks
+each on a time-skipping server and worker of its own (`own_stage`), one store; a sequence that breaks
 a property is printed as a list of steps (shrunk in the longer run, `pytest --interleavings N`, which
 draws N sequences instead of EXAMPLES). Each one found is kept below as a plain test that replays it.
 """
