@@ -215,6 +215,7 @@ def temporal_setup() -> None:
         ensure_pool_schedule,
         ensure_reconciliation_schedule,
         ensure_sms_resend,
+        once_namespace_serves,
         register_search_attributes,
     )
     from payflow.temporal_access import TemporalConnectError
@@ -224,11 +225,11 @@ def temporal_setup() -> None:
         client = await connect(settings)
         added = await register_search_attributes(client, settings.temporal_namespace)
         if settings.cn_mode is CNMode.POOL:
-            pooled = await ensure_pool_schedule(client, settings)
+            pooled = await once_namespace_serves(lambda: ensure_pool_schedule(client, settings))
             console.print("pool top-up schedule " + ("created" if pooled else "updated"))
-        resending = await ensure_sms_resend(client, settings)
+        resending = await once_namespace_serves(lambda: ensure_sms_resend(client, settings))
         console.print("SMS resend sweep " + ("started" if resending else "already running"))
-        return added, await ensure_reconciliation_schedule(client, settings)
+        return added, await once_namespace_serves(lambda: ensure_reconciliation_schedule(client, settings))
 
     try:
         added, scheduled = asyncio.run(run())

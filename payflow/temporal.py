@@ -3,9 +3,12 @@ attributes, schedules. The worker's wiring (activities and their clients) is in 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -144,6 +147,23 @@ async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> 
     except ScheduleAlreadyRunningError:
         return False
     return True
+
+
+_T = TypeVar("_T")
+
+
+async def once_namespace_serves(step: Callable[[], Awaitable[_T]], within_s: float = 30) -> _T:
+    """`step()`, retried while the frontend still answers "namespace not found": a namespace just
+    registered reaches the frontend's namespace cache only after its next refresh (up to ~10 s)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return await step()
+        except RPCError as err:
+            unknown = err.status is RPCStatusCode.NOT_FOUND and "amespace" in err.message
+            if not unknown or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.5)
 
 
 async def ensure_sms_resend(client: Client, settings: Settings) -> bool:
