@@ -157,7 +157,7 @@ ENGINES: dict[str, SessionFactory] = {}
 
 
 @settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

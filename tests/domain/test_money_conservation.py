@@ -46,7 +46,7 @@ lines = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=120, deadline=None, derandomize=True)
 @given(
     family=st.tuples(*(policies(pid) for pid in range(4))),
     drawn=lines,
@@ -93,7 +93,7 @@ def test_every_shilling_is_a_share_or_surplus(
         assert was_active or not plan.active or plan.outstanding == 0  # activated only when paid in full
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=120, deadline=None, derandomize=True)
 @given(
     expected=st.integers(1, 10_000_000).map(D),
     places=st.sampled_from([0, 2]),

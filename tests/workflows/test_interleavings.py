@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.interleavings import Step, explain, own_stage, play, sequences, stage
 
-EXAMPLES = 24
+EXAMPLES = 12
 MAX_MOVES = 6
 
 
