@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -34,7 +35,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import DataConverter, PayloadCodec
 
-from payflow.codec import EncryptionCodec, KeyRing
+from infra.codec import EncryptionCodec, KeyRing
 
 PEERS = Path(__file__).with_name("peers")
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -133,6 +134,14 @@ class Proc:
         except OSError:
             return 0
 
+    def kill(self) -> None:
+        """SIGKILL the group at once, as a crash would (no shutdown code runs)."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self.popen.wait()
+        self._out.close()
+
     async def stop(self, grace_s: float = 15.0) -> None:
         if self.alive():
             try:
@@ -207,26 +216,7 @@ class Stack:
         self.db_url = await self._database()
         self.info = await self.sut_task("prepare", "--db-url", self.db_url, "--key", str(self.key))
         self.clients = self.info["clients"]
-        self.spawn(
-            "temporal",
-            [
-                self.sut.binary("temporal"),
-                "server",
-                "start-dev",
-                "--db-filename",
-                str(self.workdir / "temporal.db"),
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(self.ports["temporal"]),
-                "--headless",
-                "--log-level",
-                "warn",
-                "--dynamic-config-value",
-                "frontend.enableExecuteMultiOperation=true",
-                *self.info["temporal_flags"],
-            ],
-        )
+        self.spawn("temporal", self.temporal_command())
         gateway = self.clients["gateway"]
         sim_env = {
             "PAYFLOW_SIM_TOKEN_URL": f"{self.url['api']}/connect/token",
@@ -248,6 +238,26 @@ class Stack:
             await http.post(f"{self.url['gateway']}/_sim/behaviour", json={"delay_ms": 0})
         await self.app_ready()
         self.info["ready_after_s"] = round(time.monotonic() - started, 1)
+
+    def temporal_command(self) -> list[str]:
+        """The Temporal dev server on the run's database file (a crash test starts it again on it)."""
+        return [
+            self.sut.binary("temporal"),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.workdir / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.ports["temporal"]),
+            "--headless",
+            "--log-level",
+            "warn",
+            "--dynamic-config-value",
+            "frontend.enableExecuteMultiOperation=true",
+            *self.info["temporal_flags"],
+        ]
 
     def uvicorn(self, factory: str, port: int) -> list[str]:
         return [
