@@ -98,7 +98,7 @@ class Payers:
 
 
 async def _accepted(stack: Stack) -> int:
-    return int(await stack.scalar("select count(*) from payment_notification where outcome = 'accepted'"))
+    return int(await stack.scalar("select count(*) from paymentnotification where outcome = 'accepted'"))
 
 
 async def _crash(stack: Stack) -> float:
@@ -188,19 +188,22 @@ async def test_production_flows_converge_after_a_server_crash(
         sim = (await http.get(f"{stack.url['gateway']}/_sim/bills")).json()
         refused = [n for n in sim["notifications"] if n["status"] != 200]
         refused_answers = sum(400 <= a < 500 and a != 401 for n in sim["notifications"] for a in n["answers"])
+        retried = sum(any(a == 0 or a >= 500 for a in n["answers"]) for n in sim["notifications"])
         rejected = await stack.rows(
-            "select transaction_id, code, reason from payment_notification where outcome = 'rejected'"
+            "select transaction_id, code, reason from paymentnotification where outcome = 'rejected'"
         )
         code, report = await asyncio.to_thread(_payflow_check, stack)
+    summary = (
+        f"production crash: {FLOWS} flows, server killed at {killed_at} accepted payments for {DOWN_S} s "
+        f"(serving {back_after:.1f} s after restart); {len(matched)} matched in the store, "
+        f"{len(matched) - len(wrong_workflows)} in their workflows; {len(sim['notifications'])} "
+        f"notifications ({retried} retried after a 5xx or no answer), {len(refused)} refused "
+        f"({refused_answers} 4xx answers, {len(rejected)} rejected in the store); {payers.unavailable} "
+        f"GetControlNumber retries; payflow check exit {code}, {len(report.get('violations', []))} "
+        f"violations; {time.monotonic() - started:.0f} s"
+    )
     with capsys.disabled():
-        print(
-            f"\nproduction crash: {FLOWS} flows, server killed at {killed_at} accepted payments for "
-            f"{DOWN_S} s (serving {back_after:.1f} s after restart); {len(matched)} matched in the store, "
-            f"{len(matched) - len(wrong_workflows)} in their workflows; {len(sim['notifications'])} "
-            f"notifications, {len(refused)} refused ({refused_answers} 4xx answers, {len(rejected)} "
-            f"rejected in the store); {payers.unavailable} GetControlNumber retries; payflow check exit "
-            f"{code}, {len(report.get('violations', []))} violations; {time.monotonic() - started:.0f} s"
-        )
+        print(f"\n{summary}")
     assert len(payers.paid) == FLOWS
     assert len(matched) == FLOWS, sorted(set(payers.paid) - set(matched))
     assert wrong_workflows == []
