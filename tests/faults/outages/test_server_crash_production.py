@@ -49,10 +49,12 @@ SETTLE_S = 300
 
 
 class Payers:
-    """The payers: each asks for a control number, waits for it, pays it at the gateway simulator."""
+    """The payers: each asks for a control number, waits for it, pays it at the gateway simulator
+    (a fresh connection per payment: a POST /payments on a keep-alive connection the simulator
+    closed meanwhile fails, and cannot be sent again without maybe paying twice)."""
 
-    def __init__(self, stack: Stack, http: httpx.AsyncClient, token: str) -> None:
-        self.stack, self.http = stack, http
+    def __init__(self, stack: Stack, http: httpx.AsyncClient, gateway: httpx.AsyncClient, token: str) -> None:
+        self.stack, self.http, self.gateway = stack, http, gateway
         self.headers = {"Authorization": f"Bearer {token}"}
         self.paid: list[str] = []
         self.unavailable = 0
@@ -61,7 +63,7 @@ class Payers:
     async def pay_one(self) -> None:
         identifier = await self._open_intent()
         number = await self._number(identifier)
-        r = await self.http.post(f"{self.stack.url['gateway']}/payments", json={"control_number": number})
+        r = await self.gateway.post(f"{self.stack.url['gateway']}/payments", json={"control_number": number})
         assert r.status_code == 201, r.text
         self.paid.append(number)
 
@@ -161,8 +163,9 @@ async def test_production_flows_converge_after_a_server_crash(
     async with (
         Stack(Sut(PAYFLOW), options, tmp_path) as stack,
         httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1000)) as http,
+        httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)) as gateway,
     ):
-        payers = Payers(stack, http, await stack.token("eo"))
+        payers = Payers(stack, http, gateway, await stack.token("eo"))
         flows: list[asyncio.Task[None]] = []
 
         async def arrive() -> None:
