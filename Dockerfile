@@ -8,7 +8,7 @@
 #   payflow registry import FILE
 #   uvicorn --factory simulators.gateway:create_app --host 0.0.0.0 --port 8100
 #   uvicorn --factory simulators.sms:create_app --host 0.0.0.0 --port 8200
-# Settings come from PAYFLOW_* environment variables (payflow/settings.py); docker-compose.yml wires them.
+# Settings come from PAYFLOW_* environment variables (infra/settings.py); docker-compose.yml wires them.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -29,6 +29,7 @@ RUN pip install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml worker.py ./
 COPY domain/ domain/
 COPY gepg/ gepg/
+COPY infra/ infra/
 COPY store/ store/
 COPY workflows/ workflows/
 COPY activities/ activities/

@@ -13,7 +13,7 @@ from typing import Protocol
 import httpx
 
 from domain.pool import BulkOrder, BulkReply, PooledBill
-from payflow.settings import Settings
+from infra.settings import Settings
 
 ACCEPTED = "7101"
 

@@ -20,7 +20,7 @@ from domain.errors import NotFound
 from domain.intent import GatewayProtocol
 from domain.payment_flow import BillAck, BillRequest, CancelOutcome
 from domain.status import PaymentStatus
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.models import Payment, PaymentDetail
 from store.payments import PaymentStore
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from activities.gepg_gateway import BILL_PATH, GepgGateway, bill_reply
 from domain.pool import BulkOrder, BulkReply, pool_bill_id
 from gepg import messages
-from payflow.settings import Settings
+from infra.settings import Settings
 
 POOL_PAYER = "CHF IMIS"
 """PyrName of a pool bill, which has no payer yet; PyrId is the bill id (research §5.3)."""

@@ -21,7 +21,7 @@ from domain.payment_flow import BillAck, BillRequest, CancelOutcome
 from gepg import codes, messages
 from gepg.signing import Signer, Verifier, signer_from_pkcs12, verifier_from_certificate
 from gepg.xml import Envelope, MessageError, verified
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.models import Payment, PaymentDetail
 
 BILL_PATH, CANCEL_PATH = "/api/bill/sigqrequest", "/api/bill/sigcancel_request"

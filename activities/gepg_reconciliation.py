@@ -20,7 +20,7 @@ from activities.gepg_gateway import GepgGateway, done
 from domain.errors import Refused
 from domain.reconciliation import Statement
 from gepg import codes, messages
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.db import SessionFactory
 from store.gepg_statements import answer
 

@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.payment_flow import BillAck, BillRequest, CancelOutcome, bill_refused
 from domain.webhooks import retry_after_seconds
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.models import Payment, PaymentDetail
 
 ACCEPTED = "7101"

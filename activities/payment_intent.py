@@ -17,6 +17,7 @@ from domain.errors import NotFound
 from domain.intent import PaymentIntentInput, bill_error, validate_intent
 from domain.money import amount_to_be_paid, transfer_fee
 from domain.payment_flow import (
+    DUPLICATE_CONTROL_NUMBER,
     ControlNumberWrite,
     LineState,
     MatchRequest,
@@ -29,7 +30,7 @@ from domain.payment_flow import (
 )
 from domain.status import PaymentStatus
 from domain.valuation import expected_amount, local_date, value_line
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.db import SessionFactory
 from store.matching import ReceiptConflict, match_payment, record_receipt
 from store.models import Payment
@@ -173,7 +174,7 @@ class IntentActivities:
         if outcome is CNOutcome.DUPLICATE and await self._payments.set_status(
             write.payment_id,
             PaymentStatus.FAILED_CONTROL_NUMBER,
-            reason="8: Duplicated control number assigned",
+            reason=DUPLICATE_CONTROL_NUMBER,
             only_from=[PaymentStatus.CREATED, PaymentStatus.POSTED],
         ):
             metrics.intent_status(PaymentStatus.FAILED_CONTROL_NUMBER)

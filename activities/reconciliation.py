@@ -15,7 +15,7 @@ from activities import gepg_reconciliation
 from activities.gepg_gateway import GepgGateway
 from domain.errors import Refused
 from domain.intent import GatewayProtocol, PaymentReport
-from domain.payment_flow import record_payment_update_id
+from domain.payment_flow import payment_workflow_id, record_payment_update_id
 from domain.reconciliation import (
     Comparison,
     MissingPayment,
@@ -24,7 +24,7 @@ from domain.reconciliation import (
     Statement,
     StatementLine,
 )
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.db import SessionFactory
 from store.reconciliation import compare, finish_day, open_days, record_issue
 
@@ -88,8 +88,6 @@ class ReconciliationActivities:
     @activity.defn
     async def feed_payment(self, missing: MissingPayment) -> bool:
         """Give the intent's workflow the payment it never heard of; a refusal is an operator issue."""
-        from workflows.payment_intent import PaymentIntentWorkflow  # workflows import activities
-
         line = missing.line
         report = PaymentReport(
             control_number=line.control_number,
@@ -101,13 +99,13 @@ class ReconciliationActivities:
             origin=line.psp,
             payer_phone=line.payer_phone,
         )
-        handle = activity.client().get_workflow_handle(f"payment-intent-{missing.intent_id}")
+        handle = activity.client().get_workflow_handle(payment_workflow_id(missing.intent_id))
         try:
             # One update id per transaction: a retried activity joins the first update, not a refusal.
             # Bounded: a workflow that does not answer fails this attempt, which is retried.
             async with asyncio.timeout(self._settings.update_timeout_s):
                 await handle.execute_update(
-                    PaymentIntentWorkflow.record_payment,
+                    "record_payment",  # by name: workflows/ builds on activities/, not the reverse
                     report,
                     id=record_payment_update_id(line.transaction_id),
                 )

@@ -13,7 +13,7 @@ from temporalio import activity
 from domain.errors import NotFound
 from domain.payment_flow import SmsNotice
 from domain.sms import PaidFacts, ResendReport, confirmed_transaction, is_primary, money_fields, render
-from payflow.settings import Settings
+from infra.settings import Settings
 from store import sms_outbox as outbox
 from store.db import SessionFactory, transaction
 from store.models import Location, Payment, PaymentDetail, PaymentReceipt, Product, SmsMessage, utcnow

@@ -19,8 +19,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities import metrics
 from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone, DeliveryInput
 from domain.webhooks import DISABLE_AFTER, RESPONSE_LIMIT, retry_after_seconds, signature_header
-from payflow.settings import Settings
-from payflow.ssrf import allowed_hosts, endpoint_problem
+from infra.settings import Settings
+from infra.ssrf import allowed_hosts, endpoint_problem
 from store.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from store.webhooks import WebhookStore
 
@@ -131,7 +131,7 @@ class _Token:
 
 
 class WebhookActivities:
-    """Calls customer URLs through `http`, the egress client (`payflow.egress`): it connects only to
+    """Calls customer URLs through `http`, the egress client (`infra.egress`): it connects only to
     addresses the SSRF rules allow and follows no redirect."""
 
     def __init__(

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from api.errors import Unavailable
-from payflow.settings import Settings
+from infra.settings import Settings
 
 RETRY_AFTER_S = 1
 """Overload passes as soon as the admitted starts finish: a client may come back after a second."""

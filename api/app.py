@@ -36,10 +36,10 @@ from api.signing_keys import load_signing_keys
 from api.telemetry import RequestTelemetry
 from api.telemetry import router as metrics_router
 from api.token_guard import TokenGuard
-from payflow import logs
-from payflow.codec import api_codec
-from payflow.settings import Settings, get_settings
-from payflow.temporal import connect
+from infra import logs
+from infra.codec import api_codec
+from infra.settings import Settings, get_settings
+from infra.temporal import connect
 from store.clients import ClientStore, KeyStore
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore

@@ -22,7 +22,7 @@ from fastapi.security import OAuth2, SecurityScopes
 from api.errors import ApiError
 from api.revocations import Revocations
 from api.signing_keys import SigningKeys
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.clients import OPERATOR_SCOPES, SCOPES
 
 VERIFIED_TOKENS = 4096

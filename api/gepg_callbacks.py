@@ -44,7 +44,7 @@ from domain.reconciliation import StatementLine
 from gepg import codes, messages
 from gepg.signing import Signer, Verifier, signer_from_pkcs12, verifier_from_certificate
 from gepg.xml import Envelope, MessageError, SignatureError, verified
-from payflow.settings import Settings
+from infra.settings import Settings
 from store import gepg_statements
 from store.db import SessionFactory
 from store.payments import PaymentStore

@@ -14,20 +14,16 @@ from api.admission import Admission
 from api.errors import Unavailable
 from api.workflow_calls import within
 from domain.intent import PaymentIntentInput
-from domain.payment_flow import IntentState, LineState
+from domain.payment_flow import IntentState, LineState, payment_workflow_id
 from domain.registry import PolicyStage
 from domain.status import PaymentStatus
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.models import Payment
 from store.payments import PaymentStore
 from workflows import search_attributes
 from workflows.payment_intent import PaymentIntentWorkflow
 
 QUERY_TIMEOUT_S = 3.0
-
-
-def workflow_id(intent_id: str) -> str:
-    return f"payment-intent-{intent_id}"
 
 
 def fingerprint(payload: dict[str, Any]) -> str:
@@ -61,7 +57,7 @@ class IntentService:
         self._admission = admission
 
     def handle(self, intent_id: str) -> WorkflowHandle[Any, Any]:
-        return self._client.get_workflow_handle(workflow_id(intent_id))
+        return self._client.get_workflow_handle(payment_workflow_id(intent_id))
 
     async def start(
         self, request: PaymentIntentInput, wait_s: float, request_hash: str | None = None
@@ -76,7 +72,7 @@ class IntentService:
         operation = WithStartWorkflowOperation(
             PaymentIntentWorkflow.run,
             request,
-            id=workflow_id(request.intent_id),
+            id=payment_workflow_id(request.intent_id),
             task_queue=self._settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -29,7 +29,7 @@ from domain.intent import PAYMENT_DATA_MESSAGES, IntentLine, PaymentIntentInput,
 from domain.payment_flow import CancelOutcome, CancelRequest, MatchResult, record_payment_update_id
 from domain.registry import PolicyStage
 from domain.status import PaymentStatus
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.db import SessionFactory
 from store.models import Payment, PaymentReceipt
 from store.notifications import NO_CODE, Outcome, Received, log_notification

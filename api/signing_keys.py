@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from payflow.settings import Settings
+from infra.settings import Settings
 
 GENERATE_HINT = "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out"
 

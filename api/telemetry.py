@@ -20,7 +20,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from payflow.logs import fields
+from infra.logs import fields
 
 REQUESTS = Counter(
     "payflow_http_requests",

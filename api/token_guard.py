@@ -23,7 +23,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from domain.credentials import verify_secret
-from payflow.settings import Settings
+from infra.settings import Settings
 
 
 class TokenGuard:

@@ -21,7 +21,7 @@ from bench.stack import Stack, cpu_share
 BENCH_ROOT = Path(__file__).parents[1]
 BARE_QUEUE = "bench-bare"
 WORKFLOW_ID = "payment-intent-{}"
-"""payflow's workflow id of an intent (api.intent_service.workflow_id)."""
+"""payflow's workflow id of an intent (domain.payment_flow.payment_workflow_id)."""
 ACTIVITY_FAILED = "Completing activity as failed"
 """What the Temporal SDK logs when an activity attempt fails."""
 

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from bench.stack import READY_S, DecodeOnly, Stack, StackError, free_port, machine_busy_s, pid_cpu_s
-from payflow.codec import KeyRing
+from infra.codec import KeyRing
 
 DEV_CLIENTS = {"eo": "demo-eo-app", "gateway": "demo-gateway", "claims": "demo-claims"}
 """The benchmark's client names → `payflow dev`'s demo clients (all of tenant `demo`)."""

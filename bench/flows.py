@@ -38,10 +38,10 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.intent_service import workflow_id
 from bench import run_and_exit
 from bench.bare import BarePlan, bare_flow, bare_worker
 from bench.history import HISTORY_TIMEOUT_S, Run, Shape, drive, sample, shape_of
+from domain.payment_flow import payment_workflow_id
 from simulators.gateway import Behaviour
 from store.payments import PaymentStore
 from tests.api.helpers import intent
@@ -96,7 +96,7 @@ async def measure_api(factory: StackFactory, args: argparse.Namespace) -> tuple[
         for payment_id in sample(measured, args.history_samples):
             payment = await payments.by_id(payment_id)
             assert payment is not None
-            handles.append(stack.temporal.get_workflow_handle(workflow_id(payment.intent_id)))
+            handles.append(stack.temporal.get_workflow_handle(payment_workflow_id(payment.intent_id)))
         shape = await shape_of(handles, NOTICE_ACTIVITY)
         await _notices_sent(stack, len(warm) + len(measured))
     return run, shape

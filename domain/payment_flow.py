@@ -7,10 +7,18 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from domain.intent import CNMode, GatewayProtocol, PaymentReport
+from domain.intent import INTENT_MESSAGES, CNMode, GatewayProtocol, PaymentReport
 from domain.registry import PolicyStage
 from domain.sms import SmsKind
 from domain.status import PaymentStatus
+
+DUPLICATE_CONTROL_NUMBER = "8: " + INTENT_MESSAGES[8].removeprefix("8-")
+"""The reason an intent whose control number another intent holds ends with (status -3)."""
+
+
+def payment_workflow_id(intent_id: str) -> str:
+    """The id of an intent's workflow: the API starts it, reconciliation and `payflow check` find it."""
+    return f"payment-intent-{intent_id}"
 
 
 class LineState(BaseModel):

@@ -15,8 +15,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-from domain import settlement_delta  # builds on this module's models, read when called
-
 PAYLOAD_VERSION = "1.0.0"
 ZERO = Decimal("0")
 
@@ -302,43 +300,6 @@ class CaseRef(BaseModel):
     country: str = "dk"
     externalClaimId: str | None = None
     policyNumber: str | None = None
-
-
-def case_settled(
-    case: CaseRef,
-    revision_token: str,
-    correlation_id: str,
-    at: datetime,
-    doc: SettlementInput | None,
-    previous: SettlementInput | None,
-) -> dict[str, Any]:
-    """The `case_settled` event: the whole settlement, or the delta against `previous` (the revision
-    last emitted); `doc` None reverses `previous` (its revision was cancelled and nothing replaces it)."""
-    if previous is None:
-        assert doc is not None
-        body = doc
-    else:
-        body = settlement_delta.delta(doc, previous, revision_token, at.date().isoformat())
-    return {
-        "eventType": "case_settled",
-        "payloadVersion": PAYLOAD_VERSION,
-        "correlationId": correlation_id,
-        "timestamp": at.isoformat(),
-        "case": {
-            "uuid": case.uuid,
-            "token": case.token,
-            "number": case.number,
-            **({"externalClaimId": case.externalClaimId} if case.externalClaimId else {}),
-        },
-        "settlement": {
-            "approvedBy": body.approvedBy.model_dump(mode="json", exclude_none=True),
-            "summary": body.summary.model_dump(mode="json", exclude_none=True),
-            "revisionToken": revision_token,
-        },
-        **body.model_dump(
-            mode="json", include={"parties", "expenses", "obligations", "payments"}, exclude_none=True
-        ),
-    }
 
 
 def settlement_document(

@@ -14,6 +14,7 @@ delta carries what changed and nothing twice:
 Lines are paired by what they are: an expense by type, currency, parties and `uuid`, the rest by the
 expense they belong to; parties by their scheme id (else name and roles), never by the document-local
 `$id`. A party absent from the new revision keeps its old `$id` unless the new one took it.
+The `case_settled` event itself (whole, or this delta) is built here too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from domain import settlement as wire
 
@@ -329,3 +332,40 @@ def _expense(
         update |= {"expenseType": "creditNote", "uuid": event.uuid(f"credit/{group}/{base.uuid or base.id}")}
     event.expenses.append(base.model_copy(update=update))
     return id_
+
+
+def case_settled(
+    case: wire.CaseRef,
+    revision_token: str,
+    correlation_id: str,
+    at: datetime,
+    doc: wire.SettlementInput | None,
+    previous: wire.SettlementInput | None,
+) -> dict[str, Any]:
+    """The `case_settled` event: the whole settlement, or the delta against `previous` (the revision
+    last emitted); `doc` None reverses `previous` (its revision was cancelled and nothing replaces it)."""
+    if previous is None:
+        assert doc is not None
+        body = doc
+    else:
+        body = delta(doc, previous, revision_token, at.date().isoformat())
+    return {
+        "eventType": "case_settled",
+        "payloadVersion": wire.PAYLOAD_VERSION,
+        "correlationId": correlation_id,
+        "timestamp": at.isoformat(),
+        "case": {
+            "uuid": case.uuid,
+            "token": case.token,
+            "number": case.number,
+            **({"externalClaimId": case.externalClaimId} if case.externalClaimId else {}),
+        },
+        "settlement": {
+            "approvedBy": body.approvedBy.model_dump(mode="json", exclude_none=True),
+            "summary": body.summary.model_dump(mode="json", exclude_none=True),
+            "revisionToken": revision_token,
+        },
+        **body.model_dump(
+            mode="json", include={"parties", "expenses", "obligations", "payments"}, exclude_none=True
+        ),
+    }

@@ -26,7 +26,7 @@ class _Config(uvicorn.Config):
 
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Serve until SIGINT or SIGTERM; N > 1 processes share the port (the kernel spreads connections).
-    uvicorn's loggers go through the process' own logging (`payflow.logs`, no `log_config`), and its
+    uvicorn's loggers go through the process' own logging (`infra.logs`, no `log_config`), and its
     access log stays off: the app writes the request line itself, with the route template and tenant."""
     if workers == 1:
         uvicorn.run(

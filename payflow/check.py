@@ -15,8 +15,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.intent_service import workflow_id
-from domain.payment_flow import IntentState
+from domain.payment_flow import IntentState, payment_workflow_id
 from domain.status import PaymentStatus
 from store.db import SessionFactory
 from store.invariants import (
@@ -157,7 +156,7 @@ class _StatusCheck:
         return bool(wrong)
 
     async def _query(self, payment: Payment) -> IntentState:
-        handle = self._client.get_workflow_handle(workflow_id(payment.intent_id))
+        handle = self._client.get_workflow_handle(payment_workflow_id(payment.intent_id))
         timeout = timedelta(seconds=self._timeout_s)
         async with self._gate:
             try:

@@ -23,7 +23,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from payflow.settings import Settings
+from infra.settings import Settings
 
 READY_S = 30.0
 STOP_GRACE_S = 25.0

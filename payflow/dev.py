@@ -28,13 +28,13 @@ from temporalio.client import Client
 
 from api.signing_keys import load_or_create_key
 from domain.intent import CNMode
+from infra.codec import ensure_key_file
+from infra.settings import Settings
+from infra.temporal import connect
 from payflow import children, dev_gepg
-from payflow.codec import ensure_key_file
-from payflow.output import console, print_table, table
+from payflow.cli.output import console, print_table, table
 from payflow.servers import PortBusy, port_free, serve
-from payflow.settings import Settings
-from payflow.temporal import (
-    connect,
+from payflow.temporal_setup import (
     dev_server_flags,
     ensure_pool_schedule,
     ensure_reconciliation_schedule,

@@ -12,9 +12,9 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, GetSystemInfoRequest
 from temporalio.service import RPCError, RPCStatusCode
 
-from payflow.settings import Settings
-from payflow.temporal import connect
-from payflow.temporal_access import TemporalConnectError, tls_enabled
+from infra.settings import Settings
+from infra.temporal import connect
+from infra.temporal_access import TemporalConnectError, tls_enabled
 from workflows import search_attributes
 
 

@@ -28,8 +28,8 @@ from temporalio.worker import (
 )
 
 from activities.metrics import WEBHOOK_LATENCY, WEBHOOK_LATENCY_BUCKETS
-from payflow.logs import fields
-from payflow.settings import Settings
+from infra.logs import fields
+from infra.settings import Settings
 
 log = logging.getLogger("payflow.activities")
 

@@ -24,10 +24,10 @@ from activities.reconciliation import ReconciliationActivities
 from activities.sms import SmsActivities
 from activities.webhooks import EventRelay, WebhookActivities
 from domain.intent import GatewayProtocol
-from payflow.egress import egress_client
-from payflow.settings import Settings
-from payflow.ssrf import allowed_hosts
-from payflow.temporal import WORKFLOWS
+from infra.egress import egress_client
+from infra.settings import Settings
+from infra.ssrf import allowed_hosts
+from payflow.temporal_setup import WORKFLOWS
 from payflow.worker_telemetry import AttemptLog
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore

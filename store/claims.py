@@ -17,10 +17,10 @@ from domain.settlement import (
     SettlementInput,
     TerminationReason,
     case_created,
-    case_settled,
     claim_updated,
     same_settlement,
 )
+from domain.settlement_delta import case_settled
 from store.db import SessionFactory, transaction
 from store.events import append
 from store.models import ClaimCase, Event, SettlementRevision, utcnow

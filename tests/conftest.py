@@ -25,8 +25,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.signing_keys import load_or_create_key
-from domain import settlement
-from payflow.temporal import register_search_attributes
+from domain import settlement_delta
+from payflow.temporal_setup import register_search_attributes
 from store import claims
 from tests.claims.sample import validate
 from tests.keys import CONVERTER
@@ -121,7 +121,7 @@ def case_settled_events_conform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     made: list[dict[str, Any]] = []
 
     def recording(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        made.append(settlement.case_settled(*args, **kwargs))
+        made.append(settlement_delta.case_settled(*args, **kwargs))
         return made[-1]
 
     monkeypatch.setattr(claims, "case_settled", recording)

@@ -13,8 +13,8 @@ from pathlib import Path
 import uvicorn
 
 from api.app import create_app
+from infra.settings import Settings
 from payflow.servers import free_port
-from payflow.settings import Settings
 from tests.ui import chromium
 
 PAGES = ("docs", "redoc")

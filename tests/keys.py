@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 
-from payflow.codec import new_key_entry
-from payflow.settings import Settings
-from payflow.temporal import data_converter
+from infra.codec import new_key_entry
+from infra.settings import Settings
+from infra.temporal import data_converter
 
 os.environ.setdefault("PAYFLOW_CODEC_KEYS", new_key_entry(f"test-{secrets.token_hex(3)}"))
 os.environ.setdefault("PAYFLOW_SEARCH_HASH_KEY", secrets.token_hex(32))

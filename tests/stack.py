@@ -19,9 +19,9 @@ from api.app import create_app
 from api.signing_keys import load_or_create_key
 from gepg.keygen import write_pkcs12
 from gepg.signing import signer_from_pkcs12, verifier_from_certificate
+from infra.settings import Settings
 from payflow.dev import DEMO_REGISTRY
 from payflow.servers import free_port, serve
-from payflow.settings import Settings
 from payflow.workers import worker
 from simulators import gateway, sms
 from simulators import gepg as gepg_simulator

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
-from payflow.cli import app
+from infra.settings import get_settings
+from payflow.cli.main import app
 from payflow.dev import DEMO_REGISTRY
-from payflow.settings import get_settings
 
 PAYFLOW = str(Path(sys.executable).with_name("payflow"))
 
@@ -136,7 +136,8 @@ def test_tables_never_cut_ids_or_secrets(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
     from rich.console import Console
 
-    from payflow import dev, output
+    from payflow import dev
+    from payflow.cli import output
 
     out = StringIO()
     narrow = Console(file=out, width=80)

@@ -1,11 +1,11 @@
-"""docs/configuration.md is generated from payflow/settings.py and cannot drift from it: every setting
+"""docs/configuration.md is generated from infra/settings.py and cannot drift from it: every setting
 is there, with its default and what it does, and the ones production must set are marked."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from payflow.settings import Settings
+from infra.settings import Settings
 from payflow.settings_doc import REQUIRED_IN_PRODUCTION, render
 
 DOC = Path(__file__).parents[1] / "docs" / "configuration.md"

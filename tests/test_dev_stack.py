@@ -23,9 +23,9 @@ import pytest
 from temporalio.client import Client
 
 from domain.valuation import add_months
+from infra.settings import Settings
+from infra.temporal import data_converter
 from payflow.servers import free_port
-from payflow.settings import Settings
-from payflow.temporal import data_converter
 from tests.api.test_get_control_number import SEED_SAMPLE
 from tests.claims.sample import validate
 from tests.dev_history import assert_personal_data_only_through_codec

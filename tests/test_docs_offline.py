@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from payflow.settings import Settings
+from infra.settings import Settings
 from tests.ui import CHROMIUM
 
 SCREENSHOTS = Path(__file__).with_name("screenshots")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from payflow.logs import JsonFormatter, TextFormatter, fields
+from infra.logs import JsonFormatter, TextFormatter, fields
 
 
 def _record(**values: object) -> logging.LogRecord:

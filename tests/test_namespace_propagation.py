@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from payflow.temporal import once_namespace_serves
+from payflow.temporal_setup import once_namespace_serves
 
 
 def _step(error: RPCError, failures: int) -> tuple[list[int], object]:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from payflow.cli import app
-from payflow.settings import get_settings
+from infra.settings import get_settings
+from payflow.cli.main import app
 from store.models import Payment
 from tests.api.helpers import PROXY_FAMILY, PROXY_PAYMENT, intent, register_proxy_family
 from tests.claims.sample import settlement, validate

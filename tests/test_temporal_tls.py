@@ -31,10 +31,10 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from payflow import cli
+from infra.settings import Settings, get_settings
+from infra.temporal import connect
+from payflow.cli import main as cli
 from payflow.servers import free_port
-from payflow.settings import Settings, get_settings
-from payflow.temporal import connect
 from store.models import Payment
 from tests import pki
 from tests.api.test_payments import _intent_with_cn, _pay

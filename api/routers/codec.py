@@ -26,8 +26,8 @@ from temporalio.api.common.v1 import Payload
 
 from api.auth import Principal, TokenService, authorize, oauth2, tokens
 from api.errors import ApiError
-from payflow.codec import CodecKeyError, EncryptionCodec
-from payflow.settings import Settings
+from infra.codec import CodecKeyError, EncryptionCodec
+from infra.settings import Settings
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 CODEC_SCOPES = ["operator:codec"]

@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from api.auth import Principal, authorize
 from api.deps import intents, payments
 from api.errors import OPENIMIS_TAG
-from api.intent_service import IntentService, workflow_id
+from api.intent_service import IntentService
 from api.openimis_schemas import (
     ACKNOWLEDGEMENT,
     ASSIGNED_CONTROL_NUMBERS,
@@ -28,7 +28,7 @@ from api.openimis_schemas import (
 )
 from api.openimis_wire import WireError, body, intent_of_pay, internal_identifier, payment_or_intent
 from domain.intent import INTENT_MESSAGES, PaymentIntentInput
-from domain.payment_flow import Acknowledgement, ControlNumberReceipt, IntentState
+from domain.payment_flow import Acknowledgement, ControlNumberReceipt, IntentState, payment_workflow_id
 from domain.status import PaymentStatus
 from store.models import Payment
 from store.payments import PaymentStore
@@ -144,7 +144,7 @@ async def _started(temporal: Client, tenant: str, intent_ids: list[str]) -> list
     that ids nobody started cost one Temporal call per request, not one each."""
     if not intent_ids:
         return []
-    ids = {workflow_id(i): i for i in intent_ids}
+    ids = {payment_workflow_id(i): i for i in intent_ids}
     quoted = tenant.replace("\\", "\\\\").replace("'", "\\'")
     listed = ", ".join(f"'{w}'" for w in ids)
     query = f"WorkflowId IN ({listed}) AND Tenant = '{quoted}'"

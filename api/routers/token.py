@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from api.assertions import JWT_BEARER, AssertionRefused, verify_assertion
 from api.auth import TokenService, tokens
 from api.token_guard import TokenGuard
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.clients import ClientStore
 
 router = APIRouter(tags=["auth"])

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Request, Security
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from api.auth import Principal, authorize
+from api.delivery_replay import replay, replay_all
 from api.errors import ApiError
 from api.pagination import since as in_utc
 from api.schemas import RowId
-from payflow.deliveries import replay, replay_all
-from payflow.ssrf import allowed_hosts, tenant_problem
+from infra.ssrf import allowed_hosts, tenant_problem
 from store.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from store.webhooks import WebhookStore, generate_secret
 

@@ -35,7 +35,7 @@ from domain.payment_flow import SmsNotice
 from domain.sms import SmsKind, is_primary
 from domain.status import PaymentStatus
 from domain.valuation import expected_amount, value_line
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.db import make_engine, session_factory, transaction
 from store.events import publish_payment
 from store.models import Location, Payment, PaymentDetail, Product, SmsMessage, utcnow

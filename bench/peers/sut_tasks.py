@@ -34,7 +34,7 @@ async def prepare(db_url: str, key: Path) -> dict[str, Any]:
     every API process shares."""
     import payflow
     from api.signing_keys import load_or_create_key
-    from payflow.temporal import dev_server_flags
+    from payflow.temporal_setup import dev_server_flags
     from store.clients import ClientStore
     from store.db import make_engine, migrate, session_factory
     from store.registry_import import RegistryFile, import_registry
@@ -89,8 +89,8 @@ async def seed_events(db_url: str, tenant: str, count: int, url: str) -> dict[st
 async def relay(tenant: str) -> dict[str, Any]:
     """Start the deliveries of the tenant's undispatched events, as a writing activity's relay does."""
     from activities.webhooks import EventRelay
-    from payflow.settings import Settings
-    from payflow.temporal import connect
+    from infra.settings import Settings
+    from infra.temporal import connect
     from store.db import make_engine, session_factory
     from store.webhooks import WebhookStore
 

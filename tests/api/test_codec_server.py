@@ -1,4 +1,4 @@
-"""The codec server (api/routers/codec.py) and the key ring (payflow/codec.py): rotation, auth, CORS."""
+"""The codec server (api/routers/codec.py) and the key ring (infra/codec.py): rotation, auth, CORS."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import pytest
 from temporalio.api.common.v1 import Payload
 
-from payflow.codec import CodecKeyError, EncryptionCodec, KeyRing, new_key_entry
+from infra.codec import CodecKeyError, EncryptionCodec, KeyRing, new_key_entry
 from tests.stack import StackFactory
 
 

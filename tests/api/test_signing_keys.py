@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.auth import TokenService
 from api.signing_keys import SigningKeyError, jwk, load_or_create_key, load_signing_keys
-from payflow.settings import Settings
+from infra.settings import Settings
 
 RFC7638_N = (
     "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjB"

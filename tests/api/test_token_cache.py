@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from api import auth
 from api.auth import Principal, TokenService
 from api.signing_keys import SigningKeys
-from payflow.settings import Settings
+from infra.settings import Settings
 
 
 def _keys() -> SigningKeys:

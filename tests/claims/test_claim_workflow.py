@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.claim_flow import CancelSettlement, ClaimInput, CloseRequest, ReopenRequest
 from domain.settlement import CaseRef, ChangedBy, SettlementInput
-from payflow.settings import Settings
+from infra.settings import Settings
 from payflow.workers import worker
 from tests.claims.sample import settlement
 from tests.keys import CONVERTER

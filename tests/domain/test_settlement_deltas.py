@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from domain.settlement import CaseRef, SettlementInput, case_settled
+from domain.settlement import CaseRef, SettlementInput
+from domain.settlement_delta import case_settled
 from tests.claims.sample import settlement, validate
 from tests.claims.scalepoint_cases import CASES, assert_conserved, assert_scalepoint, revision
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from domain.settlement import CaseRef, NewSettlement, SettlementInput, case_settled, settlement_document
+from domain.settlement import CaseRef, NewSettlement, SettlementInput, settlement_document
+from domain.settlement_delta import case_settled
 from payflow.demo import DEMO_SETTLEMENT
 from tests.claims.sample import VALIDATOR, published_sample
 

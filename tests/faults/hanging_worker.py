@@ -12,8 +12,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.worker import ExecuteActivityInput
 
-from payflow.settings import get_settings
-from payflow.temporal import connect
+from infra.settings import get_settings
+from infra.temporal import connect
 from payflow.workers import worker
 from tests.faults.inject import ActivityHook
 

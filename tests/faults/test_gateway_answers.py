@@ -18,8 +18,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.json_gateway import JsonGateway
 from domain.payment_flow import BillRequest
+from infra.settings import Settings
 from payflow.servers import free_port, serve
-from payflow.settings import Settings
 from store.models import Payment
 
 ANSWER: dict[str, Any] = {}

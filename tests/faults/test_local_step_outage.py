@@ -22,7 +22,7 @@ from activities.webhooks import EventRelay
 from domain.intent import CNMode, IntentOptions, PaymentIntentInput
 from domain.payment_flow import ValuationResult
 from domain.status import PaymentStatus as S
-from payflow.temporal import WORKFLOWS
+from payflow.temporal_setup import WORKFLOWS
 from store.db import make_engine, session_factory
 from store.payments import PaymentStore
 from store.registry import SqlRegistry

@@ -22,8 +22,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import ExecuteActivityInput, Interceptor, Worker
 
+from infra.settings import Settings
 from payflow.servers import free_port, serve
-from payflow.settings import Settings
 from payflow.workers import worker
 from simulators import gateway, sms
 from tests.faults.inject import ActivityHook

@@ -18,8 +18,8 @@ from activities.gepg_gateway import BILL_PATH, CANCEL_PATH, GepgGateway
 from gepg import codes, messages
 from gepg.signing import Signer, Verifier
 from gepg.xml import element, envelope, parse, serialise, verified
+from infra.settings import Settings
 from payflow.servers import free_port, serve
-from payflow.settings import Settings
 from simulators import gepg as gepg_simulator
 from store.models import Payment
 from tests.faults.inject import FailAfterCommit

@@ -13,7 +13,7 @@ from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from api.intent_service import workflow_id
+from domain.payment_flow import payment_workflow_id
 from gepg import codes, messages
 from gepg.signing import signer_from_pkcs12
 from gepg.xml import parse
@@ -81,7 +81,7 @@ async def _tampered_payment_leaves_no_trace(s: Stack, answer: dict[str, Any], cn
     """A payment of this live bill, signed by GePG and then altered: 7303, and neither the store nor
     the intent's workflow history holds any trace of it."""
     intent = s.temporal.get_workflow_handle(
-        workflow_id(await _intent_id(s, int(answer["internal_identifier"])))
+        payment_workflow_id(await _intent_id(s, int(answer["internal_identifier"])))
     )
     before = await _updates(intent)
     signer = signer_from_pkcs12(s.settings.gepg_certificate_path.with_suffix(".p12"), GEPG_PASSWORD)

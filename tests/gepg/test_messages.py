@@ -16,7 +16,7 @@ from domain.pool import BulkOrder
 from gepg import messages
 from gepg.signing import Signer, Verifier
 from gepg.xml import MessageError, parse
-from payflow.settings import Settings
+from infra.settings import Settings
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 AT = datetime(2026, 3, 1, 10, 30, 0)

@@ -12,9 +12,8 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from activities.gateway import GatewayActivities
-from api.intent_service import workflow_id
 from domain.intent import GatewayProtocol
-from domain.payment_flow import CancelOutcome
+from domain.payment_flow import CancelOutcome, payment_workflow_id
 from domain.status import PaymentStatus
 from store.models import Payment, PooledNumber
 from store.payments import PaymentStore
@@ -80,7 +79,7 @@ async def test_a_gepg_pool_intent_that_expires_cancels_its_pool_bill(
         with time_env.auto_time_skipping_disabled():  # the top-up's wait skips no time
             payment, bill_id = await pooled_intent(stack)
         handle = time_env.client.get_workflow_handle_for(
-            PaymentIntentWorkflow.run, workflow_id(payment.intent_id)
+            PaymentIntentWorkflow.run, payment_workflow_id(payment.intent_id)
         )
         async with time_env.time_skipping_unlocked():  # type: ignore[attr-defined]  # not started here
             final = await handle.result()

@@ -10,7 +10,7 @@ import httpx
 from sqlmodel import col, select
 
 from domain.pool import TopUpInput, TopUpResult
-from payflow.temporal import POOL_SCHEDULE, ensure_pool_schedule
+from payflow.temporal_setup import POOL_SCHEDULE, ensure_pool_schedule
 from store.models import Payment, PooledNumber, PoolRequest
 from tests.api.helpers import count, intent
 from tests.stack import Stack, StackFactory

@@ -14,7 +14,7 @@ from lxml import etree
 from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
 
-from api.intent_service import workflow_id
+from domain.payment_flow import payment_workflow_id
 from gepg import messages
 from gepg.signing import Signer, signer_from_pkcs12
 from gepg.xml import parse, serialise
@@ -76,7 +76,7 @@ async def row(s: Stack, payment_id: int) -> Payment:
 
 async def updates(s: Stack, payment_id: int) -> list[str]:
     """The updates the intent's workflow accepted so far."""
-    handle = s.temporal.get_workflow_handle(workflow_id((await row(s, payment_id)).intent_id or ""))
+    handle = s.temporal.get_workflow_handle(payment_workflow_id((await row(s, payment_id)).intent_id or ""))
     accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
     return [
         e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name

@@ -19,7 +19,7 @@ from domain.money import TypeOfPayment
 from domain.payment_flow import MatchRequest, MatchResult, ReceiptWrite, ValuationResult
 from domain.registry import PolicyStage, PolicyStatus
 from domain.status import PaymentStatus
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.db import SessionFactory, make_engine, session_factory
 from store.invariants import premium_findings
 from store.models import Insuree, Payment, PaymentDetail, Policy, Premium, Product

@@ -13,8 +13,8 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor
 
 from activities.webhooks import EventRelay
+from infra.settings import Settings
 from payflow.servers import free_port, serve
-from payflow.settings import Settings
 from payflow.workers import worker
 from simulators import receiver
 from simulators.receiver import ReceiverState

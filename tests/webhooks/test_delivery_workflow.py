@@ -11,8 +11,8 @@ from standardwebhooks import Webhook
 from temporalio.testing import WorkflowEnvironment
 
 from activities.webhooks import delivery_workflow_id
+from api.delivery_replay import replay
 from domain.webhooks import DEFAULT_SCHEDULE
-from payflow.deliveries import replay
 from simulators.receiver import Behaviour
 from store.events import after
 from tests.webhooks.harness import Hooks, hooks

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from temporalio.testing import WorkflowEnvironment
 
 from activities.webhooks import delivery_workflow_id
-from payflow.ssrf import endpoint_problem
+from infra.ssrf import endpoint_problem
 from simulators.receiver import Behaviour
 from store.models import DeliveryAttempt, WebhookEndpoint
 from tests.webhooks.harness import Hooks, hooks

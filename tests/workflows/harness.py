@@ -18,9 +18,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from domain.intent import CNMode, IntentLine, IntentOptions, PaymentIntentInput
 from domain.registry import PolicyStage
-from payflow.codec import EncryptionCodec
+from infra.codec import EncryptionCodec
+from infra.settings import Settings
 from payflow.servers import free_port, serve
-from payflow.settings import Settings
 from payflow.workers import worker
 from simulators import gateway, sms
 from simulators.gateway import GatewayState

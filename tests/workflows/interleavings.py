@@ -53,9 +53,9 @@ from domain.payment_flow import (
 )
 from domain.sms import SmsKind
 from domain.status import PaymentStatus as S
+from infra.settings import Settings
 from payflow.servers import serve
-from payflow.settings import Settings
-from payflow.temporal import WORKFLOWS, register_search_attributes
+from payflow.temporal_setup import WORKFLOWS, register_search_attributes
 from simulators import sms
 from store.db import make_engine, session_factory
 from store.invariants import Finding, duplicate_findings, pool_findings, premium_findings

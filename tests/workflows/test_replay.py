@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from payflow.temporal import WORKFLOWS
+from payflow.temporal_setup import WORKFLOWS
 from tests.keys import CONVERTER
 from tests.workflows.harness import HISTORIES
 

@@ -13,7 +13,7 @@ from domain.intent import CNMode, PaymentReport
 from domain.sms import SmsKind
 from domain.status import PaymentStatus as S
 from payflow.check import check
-from payflow.temporal import SMS_RESEND_ID, ensure_sms_resend
+from payflow.temporal_setup import SMS_RESEND_ID, ensure_sms_resend
 from store.db import make_engine, session_factory, transaction
 from store.models import SmsMessage, utcnow
 from tests.workflows.harness import harness, record

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 from payflow.servers import free_port
-from payflow.temporal import dev_server_flags
+from payflow.temporal_setup import dev_server_flags
 from tests.keys import CONVERTER
 
 TEMPORAL = Path(sys.executable).parent / "temporal"

@@ -18,8 +18,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from infra.settings import Settings
 from payflow.servers import free_port, serve
-from payflow.settings import Settings
 from tests.faults.outages.helpers import assert_retryable, failure_lines
 from tests.faults.outages.peers import TcpProxy
 from tests.stack import StackFactory

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.webhooks import delivery_workflow_id, start_delivery
-from payflow.settings import Settings
+from infra.settings import Settings
 from store.models import Delivery
 from store.webhooks import WebhookStore
 

@@ -1,10 +1,10 @@
-"""Temporal client wiring shared by the API, the CLI and the tests: converter, connection, search
-attributes, schedules. The worker's wiring (activities and their clients) is in `payflow.workers`."""
+"""Temporal set-up shared by the CLI, the dev stack and the tests: the workflows a worker runs, search
+attributes, schedules. The connection itself is `infra.temporal`; the worker's wiring (activities and
+their clients) is `payflow.workers`."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -24,17 +24,12 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.reconciliation import ReconciliationInput
 from domain.sms import ResendInput
-from payflow.codec import EncryptionCodec, KeyRing
-from payflow.settings import Settings
-from payflow.temporal_access import TemporalConnectError, connect_options, explain
+from infra.settings import Settings
 from workflows import search_attributes
 from workflows.claim import ClaimWorkflow
 from workflows.payment_intent import PaymentIntentWorkflow
@@ -54,35 +49,6 @@ WORKFLOWS: Sequence[type] = (
 RECONCILIATION_SCHEDULE = "payflow-reconciliation"
 POOL_SCHEDULE = "payflow-pool-topup"
 SMS_RESEND_ID = "sms-resend"
-
-
-def data_converter(settings: Settings) -> DataConverter:
-    """The pydantic converter with the payload encryption codec; failure messages and stack traces go
-    into encoded attributes too, since an exception's text can quote personal data. Raises
-    `CodecKeyError` without keys: no process talks to Temporal in clear."""
-    return dataclasses.replace(
-        pydantic_data_converter,
-        payload_codec=EncryptionCodec(KeyRing.load(settings.codec_keys, settings.codec_keys_path)),
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
-    )
-
-
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """The process' client, the one place a client is built from the PAYFLOW_TEMPORAL_* settings
-    (address, namespace, TLS, mTLS, API key); its workers use its converter and its runtime (the
-    default one unless given: a worker passes the one that exports its metrics). Raises
-    `TemporalConnectError` with what is wrong in one line."""
-    options = connect_options(settings)
-    try:
-        return await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=data_converter(settings),
-            runtime=runtime,
-            **options,
-        )
-    except RuntimeError as exc:  # the SDK's "Failed client connect: <transport error chain>"
-        raise TemporalConnectError(explain(settings, exc)) from exc
 
 
 def dev_server_flags(keys: Sequence[SearchAttributeKey] = search_attributes.ALL) -> list[str]:

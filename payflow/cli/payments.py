@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from domain.status import PaymentStatus
-from payflow.cli_support import Limit, TenantFilter, intent_service, payment_service, temporal
-from payflow.output import JsonFlag, console, err, fail, show_fields, show_rows
-from payflow.settings import Settings, get_settings
+from infra.settings import Settings, get_settings
+from payflow.cli.output import JsonFlag, console, err, exit_hard, fail, show_fields, show_rows
+from payflow.cli.support import Limit, TenantFilter, intent_service, payment_service, temporal
 from store import support
 from store.db import SessionFactory, migrated_sessions
 from store.models import Payment
@@ -110,7 +110,7 @@ async def _live(settings: Settings, sessions: SessionFactory, payment: Payment) 
     from api.errors import Unavailable
     from api.intent_service import QUERY_TIMEOUT_S
     from api.workflow_calls import within
-    from payflow.temporal import connect
+    from infra.temporal import connect
     from workflows.payment_intent import PaymentIntentWorkflow
 
     try:
@@ -163,7 +163,6 @@ async def _show(settings: Settings, sessions: SessionFactory, payment: Payment) 
 @payments_app.command("show")
 def payments_show(payment: Ref, tenant: TenantFilter = None, as_json: JsonFlag = False) -> None:
     """The payment, its lines and its timeline (live from its workflow when it answers)."""
-    from payflow.cli import exit_hard
 
     settings = get_settings()
     sessions = migrated_sessions(settings.database_url)
@@ -183,7 +182,6 @@ def payments_show(payment: Ref, tenant: TenantFilter = None, as_json: JsonFlag =
 @payments_app.command("rematch")
 def payments_rematch(payment: Ref, tenant: TenantFilter = None, as_json: JsonFlag = False) -> None:
     """Match a received payment now (the `rematch` update of its workflow, as the API sends it)."""
-    from payflow.cli import exit_hard
 
     settings = get_settings()
     sessions = migrated_sessions(settings.database_url)
@@ -212,7 +210,6 @@ def payments_cancel(
 ) -> None:
     """Cancel an unpaid payment (the `cancel` update of its workflow: the bill is cancelled at the
     gateway first, then the SMS is sent)."""
-    from payflow.cli import exit_hard
 
     settings = get_settings()
     sessions = migrated_sessions(settings.database_url)
@@ -230,7 +227,6 @@ def payments_cancel(
 def _through_workflow(run: Callable[[], Awaitable[T]]) -> T:
     """Run a workflow update; a worker or Temporal not answering in time is one clear line and exit 2."""
     from api.errors import Unavailable
-    from payflow.cli import exit_hard
 
     try:
         return asyncio.run(run())

@@ -18,7 +18,7 @@ import httpcore
 import httpx
 
 from domain.webhooks import addresses_problem
-from payflow.ssrf import resolve
+from infra.ssrf import resolve
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):

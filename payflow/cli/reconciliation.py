@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from payflow.output import JsonFlag, console, fail, show_rows
-from payflow.settings import get_settings
+from infra.settings import get_settings
+from payflow.cli.output import JsonFlag, console, fail, show_rows
 from store.db import migrated_sessions
 from store.reconciliation import day_rows, mark_day
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from payflow.cli_support import Limit, Since, TenantFilter, utc
-from payflow.output import JsonFlag, console, fail, show_fields, show_rows
-from payflow.settings import get_settings
+from infra.settings import get_settings
+from payflow.cli.output import JsonFlag, console, fail, show_fields, show_rows
+from payflow.cli.support import Limit, Since, TenantFilter, utc
 from store import support
 from store.db import SessionFactory, migrated_sessions
 from store.models import Event

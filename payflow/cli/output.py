@@ -7,6 +7,8 @@ wraps."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, NoReturn
 
@@ -75,3 +77,10 @@ def show_fields(data: Mapping[str, Any], as_json: bool = False) -> None:
     width = max((len(k) for k in data), default=0)
     for name, value in data.items():
         console.print(f"{name.ljust(width)}  {cell(value)}", markup=False, highlight=False, soft_wrap=True)
+
+
+def exit_hard(code: int) -> NoReturn:
+    """Leave without interpreter finalisation (sdk-python #300 can crash it after Temporal use)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

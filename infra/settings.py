@@ -205,7 +205,7 @@ class Settings(BaseSettings):
 
     codec_keys: str = ""
     """Payload encryption keys `id:base64key,…` (32-byte AES-256 keys), newest first: the newest
-    encrypts, all decrypt (payflow/codec.py). Required by every process that talks to Temporal."""
+    encrypts, all decrypt (infra/codec.py). Required by every process that talks to Temporal."""
     codec_keys_path: Path | None = None
     """A file of further `id:base64key` entries (one a line), read after CODEC_KEYS; `payflow dev`
     generates one under its data dir."""

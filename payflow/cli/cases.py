@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from payflow.cli_support import Limit, TenantFilter
-from payflow.output import JsonFlag, console, fail, show_fields, show_rows
-from payflow.settings import get_settings
+from infra.settings import get_settings
+from payflow.cli.output import JsonFlag, console, fail, show_fields, show_rows
+from payflow.cli.support import Limit, TenantFilter
 from store import support
 from store.claims import case_by_id, case_events, tenant_case
 from store.db import SessionFactory, migrated_sessions

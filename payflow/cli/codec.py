@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from payflow.codec import new_key_entry
-from payflow.settings import get_settings
+from infra.codec import new_key_entry
+from infra.settings import get_settings
 from workflows.search_attributes import INSURANCE_NUMBER_HASHES, insurance_number_hash
 
 codec_app = typer.Typer(help="Payload encryption keys and the insurance-number search hash.")

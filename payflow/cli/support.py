@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from payflow.output import fail
-from payflow.settings import Settings
+from infra.settings import Settings
+from payflow.cli.output import fail
 from store.db import SessionFactory
 
 if TYPE_CHECKING:  # imported where used: `cases` and `events` need neither Temporal nor the API
@@ -38,7 +38,7 @@ def utc(moment: datetime | None) -> datetime | None:
 
 async def temporal(settings: Settings) -> Client:
     """The deployment's Temporal client; unreachable is one clear line and exit 2."""
-    from payflow.temporal import connect
+    from infra.temporal import connect
 
     try:
         return await connect(settings)

@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio.service import TLSConfig
 
-from payflow.settings import Settings
+from infra.settings import Settings
 
 
 class TemporalConnectError(RuntimeError):

@@ -2,7 +2,7 @@
 only, unless the host is allow-listed.
 
 Checked when an endpoint is registered and again before every attempt; the connection itself goes
-through `payflow.egress`, which checks the address it connects to, so DNS changed between this check
+through `infra.egress`, which checks the address it connects to, so DNS changed between this check
 and the connection (DNS rebinding) gains nothing. A tenant registering a URL is told only that a host
 is not an allowed public address (`tenant_problem`): what a name resolves to here, or whether it
 resolves at all, would map the deployment's internal names for it. Operators and attempts keep the

@@ -8,20 +8,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from payflow import logs
-from payflow.cli_cases import cases_app
-from payflow.cli_codec import codec_app
-from payflow.cli_events import events_app
-from payflow.cli_payments import payments_app
-from payflow.cli_reconciliation import reconciliation_app
-from payflow.cli_webhooks import deliveries_app, endpoints_app
-from payflow.output import JsonFlag, console, err, fail, show_fields, show_rows
-from payflow.settings import DevStackNotFound, Settings, dev_stack_env, get_settings
+from infra import logs
+from infra.settings import DevStackNotFound, Settings, dev_stack_env, get_settings
+from payflow.cli.cases import cases_app
+from payflow.cli.codec import codec_app
+from payflow.cli.events import events_app
+from payflow.cli.output import JsonFlag, console, err, exit_hard, fail, show_fields, show_rows
+from payflow.cli.payments import payments_app
+from payflow.cli.reconciliation import reconciliation_app
+from payflow.cli.webhooks import deliveries_app, endpoints_app
 
 app = typer.Typer(help="payflow: durable payment processes on Temporal.", no_args_is_help=True)
 registry_app = typer.Typer(help="The openIMIS registry (products, officers, families, policies).")
@@ -69,13 +69,6 @@ def options(
     get_settings.cache_clear()
 
 
-def exit_hard(code: int) -> NoReturn:
-    """Leave without interpreter finalisation (sdk-python #300 can crash it after Temporal use)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 @app.command()
 def dev(
     api_port: Annotated[int, typer.Option(envvar="PAYFLOW_DEV_API_PORT")] = 8000,
@@ -109,7 +102,7 @@ def dev(
 async def _worker(settings: Settings) -> None:
     import signal
 
-    from payflow.temporal import connect
+    from infra.temporal import connect
     from payflow.worker_telemetry import metrics_runtime
     from payflow.workers import worker
 
@@ -183,8 +176,8 @@ def api(
     """Run the API with the PAYFLOW_* settings."""
     os.environ["PAYFLOW_ACCESS_LOG"] = str(access_log).lower()  # read by each API process's settings
     from api.signing_keys import SigningKeyError, load_signing_keys
+    from infra.codec import CodecKeyError, api_codec
     from payflow.api_process import serve
-    from payflow.codec import CodecKeyError, api_codec
 
     try:  # here, so a missing key is one clear line rather than a traceback from each process
         load_signing_keys(get_settings())
@@ -210,15 +203,15 @@ def temporal_setup() -> None:
     """Register the custom search attributes, the reconciliation schedule and the SMS resend sweep,
     and the pool top-up schedule when CN_MODE is pool (idempotent)."""
     from domain.intent import CNMode
-    from payflow.temporal import (
-        connect,
+    from infra.temporal import connect
+    from infra.temporal_access import TemporalConnectError
+    from payflow.temporal_setup import (
         ensure_pool_schedule,
         ensure_reconciliation_schedule,
         ensure_sms_resend,
         once_namespace_serves,
         register_search_attributes,
     )
-    from payflow.temporal_access import TemporalConnectError
 
     async def run() -> tuple[list[str], bool]:
         settings = get_settings()
@@ -245,7 +238,7 @@ def temporal_check(as_json: JsonFlag = False) -> None:
     """Connect with the PAYFLOW_TEMPORAL_* settings and show the server version, the namespace and the
     search attributes payflow needs; what is wrong (address, CA, certificate, API key, namespace, a
     missing attribute) is one line and exit code 2."""
-    from payflow.temporal_access import TemporalConnectError
+    from infra.temporal_access import TemporalConnectError
     from payflow.temporal_check import check_cluster
 
     try:
@@ -271,9 +264,9 @@ def check(
 ) -> None:
     """Check the invariants (store against workflows, premiums, settlement events, deliveries, keys used
     once): one line per violation, a summary, exit 1 when anything is wrong."""
+    from infra.temporal import connect
     from payflow.check import Report
     from payflow.check import check as run_check
-    from payflow.temporal import connect
     from store.db import migrated_sessions
 
     settings = get_settings()
@@ -403,7 +396,7 @@ def clients_add_key(client_id: str, file: Path) -> None:
 def main() -> None:
     """The entry point: a key or setting missing is one line naming it, never a traceback."""
     from api.signing_keys import SigningKeyError
-    from payflow.codec import CodecKeyError
+    from infra.codec import CodecKeyError
 
     try:
         app()

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from payflow.output import JsonFlag, console, fail, show_fields, show_rows
-from payflow.settings import Settings, get_settings
+from infra.settings import Settings, get_settings
+from payflow.cli.output import JsonFlag, console, exit_hard, fail, show_fields, show_rows
 from store.db import migrated_sessions
 from store.models import Delivery
 from store.webhooks import WebhookStore, generate_secret
@@ -39,7 +39,7 @@ def endpoints_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Register an endpoint (https, public address, or an allow-listed host); prints its secret once."""
-    from payflow.ssrf import allowed_hosts, endpoint_problem
+    from infra.ssrf import allowed_hosts, endpoint_problem
 
     settings = get_settings()
     problem = asyncio.run(endpoint_problem(url, allowed_hosts(settings.webhook_allow_hosts)))
@@ -194,9 +194,8 @@ def deliveries_replay(
     until: Until = None,
 ) -> None:
     """Deliver again with the same webhook-id and a new series of attempts, showing progress."""
-    from payflow.cli import exit_hard
-    from payflow.deliveries import replay_all
-    from payflow.temporal import connect
+    from api.delivery_replay import replay_all
+    from infra.temporal import connect
 
     settings = get_settings()
     store = _store(settings)
