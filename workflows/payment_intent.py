@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentReport,
     )
     from domain.payment_flow import (
+        DUPLICATE_CONTROL_NUMBER,
         Acknowledgement,
         BillRequest,
         CancelOutcome,
@@ -69,6 +70,8 @@ BILL_RULE_PATCH = "bill-payable-or-cancelled"
 """A bill that may exist at the gateway is payable and its payment accepted, or cancelled at the
 gateway before anything is refused for it; the workflow's status is what the store holds."""
 CANCELLABLE = (S.CREATED, S.POSTED, S.ASSIGNED)
+DUPLICATE_BILL_PATCH = "duplicate-number-bill-cancelled"
+"""The bill rule on a duplicate control number (-3): its bill is cancelled at the gateway too."""
 PARTIAL_PATCH = "partial-payments-kept"
 """Money received never vanishes: a partly paid bill is not cancelled on request, and at expiry what
 was received is matched as it is (premiums, the policy Idle with its balance; research §6)."""
@@ -199,6 +202,8 @@ class PaymentIntentWorkflow:
                 await self._give_up_bill(TIMEOUT_REASON)
             else:
                 await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED, S.POSTED])
+        if self._state.status is S.FAILED_CONTROL_NUMBER and workflow.patched(DUPLICATE_BILL_PATCH):
+            await self._cancel_duplicate_bill()
 
     async def _give_up_bill(self, reason: str) -> None:
         """Refuse (-2) a bill the gateway may hold only once it is cancelled there; while the gateway
@@ -220,6 +225,13 @@ class PaymentIntentWorkflow:
             if await self._wait(settled, CANCEL_RETRY, "the gateway's control number, then cancel again"):
                 return
         await workflow.wait_condition(settled)
+
+    async def _cancel_duplicate_bill(self) -> None:
+        """The gateway numbered this bill with a number another intent holds (-3, written with the
+        number): cancel it there, so no bill of a refused intent stays payable at the gateway."""
+        outcome = await self._cancel_at_gateway(lambda: False, "cancel the bill numbered with a duplicate")
+        if outcome is not None and not outcome.cancelled:
+            workflow.logger.warning("the gateway refused to cancel a duplicate's bill: %s", outcome.message)
 
     async def _take_from_pool(self, payment_id: int) -> None:
         """A free number of the product's pool whose bill outlives this one's expiry, taken in the
@@ -611,7 +623,7 @@ class PaymentIntentWorkflow:
             assert self._state.status is not None
             message = "the intent no longer awaits a control number"
             return ControlNumberResult(outcome="refused", status=self._state.status, message=message)
-        reason = "8: Duplicated control number assigned"
+        reason = DUPLICATE_CONTROL_NUMBER
         self._advance(S.FAILED_CONTROL_NUMBER, reason)  # store_control_number recorded it
         return ControlNumberResult(outcome="duplicate", status=S.FAILED_CONTROL_NUMBER, message=reason)
 
