@@ -13,62 +13,21 @@ from typing import Any
 import httpx
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities import metrics
-from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone, DeliveryInput
+from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone
 from domain.webhooks import DISABLE_AFTER, RESPONSE_LIMIT, retry_after_seconds, signature_header
+from infra.delivery_start import start_delivery
 from infra.settings import Settings
 from infra.ssrf import allowed_hosts, endpoint_problem
-from store.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
-from store.webhooks import WebhookStore
+from store.models import DeliveryAttempt, Event, WebhookEndpoint
+from store.webhooks import WebhookStore, delivery_input
 
-DELIVERY_WORKFLOW = "WebhookDeliveryWorkflow"
 TOKEN_LIMIT = 64 * 1024
 """The most of a customer's token answer read: a token and its lifetime are a few hundred bytes."""
 
 
 log = logging.getLogger(__name__)
-
-
-def delivery_workflow_id(event_id: int, endpoint_id: str) -> str:
-    return f"delivery-{event_id}-{endpoint_id}"
-
-
-async def start_delivery(
-    client: Client, settings: Settings, delivery: Delivery, *, replay: bool = False
-) -> bool:
-    """Start the delivery's workflow; False when one already ran (or runs) and this is no replay."""
-    assert delivery.id is not None
-    request = DeliveryInput(
-        delivery_id=delivery.id,
-        event_id=delivery.event_id,
-        endpoint_id=delivery.endpoint_id,
-        tenant=delivery.tenant,
-        event_type=delivery.event_type,
-        series=delivery.series,
-        schedule=settings.webhook_schedule_seconds,
-    )
-    try:
-        await client.start_workflow(
-            DELIVERY_WORKFLOW,
-            request,
-            id=delivery_workflow_id(delivery.event_id, delivery.endpoint_id),
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
-            if replay
-            else WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"{delivery.event_type} → endpoint {delivery.endpoint_id}",
-            static_details=(
-                f"**Tenant:** {delivery.tenant}  \n**Event:** {delivery.event_id} ({delivery.event_type})  \n"
-                f"**Series:** {delivery.series}{' (replay)' if delivery.series > 1 else ''}  \n"
-                f"**Schedule (s):** {settings.webhook_schedule}"
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        return False
-    return True
 
 
 class EventRelay:
@@ -90,9 +49,10 @@ class EventRelay:
             return 0
         endpoints = await self._store.endpoints(tenant)
         started = 0
+        client = client or activity.client()
         for event in events:
             for delivery in await self._store.ensure_deliveries(event, endpoints):
-                started += await start_delivery(client or activity.client(), self._settings, delivery)
+                started += await start_delivery(client, self._settings, delivery_input(delivery))
         await self._store.mark_dispatched([e.id for e in events if e.id is not None])
         return started
 

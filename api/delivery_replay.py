@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.webhooks import delivery_workflow_id, start_delivery
+from domain.delivery_flow import delivery_workflow_id
+from infra.delivery_start import start_delivery
 from infra.settings import Settings
 from store.models import Delivery
-from store.webhooks import WebhookStore
+from store.webhooks import WebhookStore, delivery_input
 
 CONCURRENCY = 16
 
@@ -58,7 +59,7 @@ async def replay(client: Client, settings: Settings, store: WebhookStore, delive
     assert delivery.id is not None
     delivery.series = await store.next_series(delivery.id)
     delivery.status = "pending"
-    return await start_delivery(client, settings, delivery, replay=True)
+    return await start_delivery(client, settings, delivery_input(delivery), replay=True)
 
 
 async def replay_all(

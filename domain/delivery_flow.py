@@ -8,6 +8,13 @@ from pydantic import BaseModel
 
 from domain.webhooks import DEFAULT_SCHEDULE
 
+DELIVERY_WORKFLOW = "WebhookDeliveryWorkflow"
+
+
+def delivery_workflow_id(event_id: int, endpoint_id: str) -> str:
+    """One delivery workflow per (event, endpoint): the relay starts it, a replay starts it again."""
+    return f"delivery-{event_id}-{endpoint_id}"
+
 
 class DeliveryInput(BaseModel):
     delivery_id: int

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from domain.delivery_flow import DeliveryInput
 from domain.webhooks import matches, new_secret
 from store.db import SessionFactory, add_once, transaction
 from store.events import append
@@ -21,6 +22,19 @@ ROTATION_OVERLAP = timedelta(hours=24)
 
 def generate_secret() -> str:
     return new_secret(secrets.token_bytes(32))
+
+
+def delivery_input(delivery: Delivery) -> DeliveryInput:
+    """The delivery workflow's input for a delivery row (its schedule comes from the settings)."""
+    assert delivery.id is not None
+    return DeliveryInput(
+        delivery_id=delivery.id,
+        event_id=delivery.event_id,
+        endpoint_id=delivery.endpoint_id,
+        tenant=delivery.tenant,
+        event_type=delivery.event_type,
+        series=delivery.series,
+    )
 
 
 class WebhookStore:

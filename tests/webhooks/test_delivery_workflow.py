@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from standardwebhooks import Webhook
 from temporalio.testing import WorkflowEnvironment
 
-from activities.webhooks import delivery_workflow_id
 from api.delivery_replay import replay
+from domain.delivery_flow import delivery_workflow_id
 from domain.webhooks import DEFAULT_SCHEDULE
 from simulators.receiver import Behaviour
 from store.events import after

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from temporalio.testing import WorkflowEnvironment
 
-from activities.webhooks import delivery_workflow_id
+from domain.delivery_flow import delivery_workflow_id
 from infra.ssrf import endpoint_problem
 from simulators.receiver import Behaviour
 from store.models import DeliveryAttempt, WebhookEndpoint

@@ -14,7 +14,7 @@ import psutil
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.webhooks import delivery_workflow_id
+from domain.delivery_flow import delivery_workflow_id
 from domain.webhooks import RESPONSE_LIMIT
 from payflow.servers import free_port
 from store.models import DeliveryAttempt
