@@ -4,7 +4,7 @@
 #   chromium  headless browser: tests/test_codec_ui.py, tests/test_operator_ui.py
 #   haproxy   reverse proxy in front of two API replicas: tests/test_api_replicas.py (deploy/haproxy.cfg);
 #             TLS/mTLS and API-key front of the Temporal dev server: tests/test_temporal_tls.py
-#   faketime  the date-bearing tests with the clock a year ahead: tests/test_clock.py
+#   faketime  the whole test run with the clock a year ahead: tests/a-year-ahead.sh
 need=""
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v haproxy >/dev/null 2>&1 || need="$need haproxy"
