@@ -17,9 +17,12 @@ TRANSIENT_RPC = frozenset(
         RPCStatusCode.DEADLINE_EXCEEDED,
         RPCStatusCode.CANCELLED,
         RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.ABORTED,
     }
 )
-"""Server down or unreachable, call timed out or cut, server overloaded: the same call may succeed later."""
+"""Server down or unreachable, call timed out or cut, server overloaded: the same call may succeed later.
+ABORTED is an update the server dropped from its registry (a workflow task timed out, a shard moved or
+reloaded: "workflow update was aborted", to be retried); the history does not have it."""
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
