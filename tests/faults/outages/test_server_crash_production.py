@@ -75,8 +75,8 @@ class Payers:
         self.paid.append(number)
 
     async def _open_intent(self) -> str:
-        """GetControlNumber, asked again after a 503 as a client would: the payment's id, or the
-        intent's when its workflow started but had not answered in the API's wait."""
+        """GetControlNumber, asked again after a 503 (after its Retry-After) as a client would: the
+        payment's id, or the intent's when its workflow started but had not answered in the API's wait."""
         deadline = time.monotonic() + SETTLE_S
         while time.monotonic() < deadline:
             try:
@@ -91,7 +91,7 @@ class Payers:
                 return str(r.json()["internal_identifier"])
             assert r is None or r.status_code == 503, r.text
             self.unavailable += 1
-            await asyncio.sleep(1)
+            await asyncio.sleep(min(float((r.headers if r else {}).get("retry-after", 1)), 5))
         raise AssertionError("GetControlNumber never answered")
 
     async def _number(self, identifier: str) -> str:
