@@ -12,5 +12,7 @@ cd "$(dirname "$0")/.."
 command -v faketime >/dev/null 2>&1 || { echo "no faketime: run sh tests/setup-system.sh" >&2; exit 2; }
 export FAKETIME_DONT_FAKE_MONOTONIC=1
 unset PAYFLOW_TEST_POSTGRES_URL  # PostgreSQL's own clock stays real: the SQLite variants only
+# time.sleep in every Python process sleeps around a libfaketime bug (tests/faketime/sitecustomize.py)
+export PYTHONPATH="$PWD/tests/faketime${PYTHONPATH:+:$PYTHONPATH}"
 faketime -f +365d .venv/bin/python -c 'import datetime; print("tests run on", datetime.date.today())'
 exec faketime -f +365d .venv/bin/pytest -q -p no:cacheprovider "$@"
