@@ -39,11 +39,22 @@ def temporal_outage(err: BaseException) -> bool:
     if isinstance(
         err, RPCError
     ):  # a connection cut mid-call (the server killed) is UNKNOWN "transport error"
-        return err.status in TRANSIENT_RPC or (
-            err.status is RPCStatusCode.UNKNOWN and "transport" in err.message
+        return (
+            err.status in TRANSIENT_RPC
+            or (err.status is RPCStatusCode.UNKNOWN and "transport" in err.message)
+            or _workflow_not_ready(err)
         )
     # A client that never reached its server (lazy connect) raises this from the SDK's core.
     return isinstance(err, RuntimeError) and str(err).startswith("Failed client connect")
+
+
+def _workflow_not_ready(err: RPCError) -> bool:
+    """FAILED_PRECONDITION with a WorkflowNotReadyFailure: the workflow task that carried the update
+    failed or timed out ("unexpected workflow task failure"), so the history does not have it; the
+    same call succeeds once a task runs again. Other FAILED_PRECONDITIONs stay refusals."""
+    if err.status is not RPCStatusCode.FAILED_PRECONDITION:
+        return False
+    return any(d.type_url.endswith(".WorkflowNotReadyFailure") for d in err.grpc_status.details)
 
 
 def database_outage(err: BaseException) -> bool:

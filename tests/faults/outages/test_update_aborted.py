@@ -19,6 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+from google.protobuf.any_pb2 import Any as Any_
+from temporalio.api.common.v1 import GrpcStatus
 from temporalio.client import (
     Client,
     Interceptor,
@@ -33,18 +36,27 @@ from tests.faults.outages.helpers import SELF_PAYER, assigned_intent, audit_log,
 from tests.faults.outages.peers import TemporalServer
 from tests.stack import StackFactory
 
-ABORTED = "workflow update was aborted"
+ABORTED = RPCError("workflow update was aborted", RPCStatusCode.ABORTED, b"")
+TASK_FAILED = RPCError(
+    "Unable to perform workflow execution update due to unexpected workflow task failure.",
+    RPCStatusCode.FAILED_PRECONDITION,
+    GrpcStatus(
+        code=RPCStatusCode.FAILED_PRECONDITION,
+        details=[Any_(type_url="type.googleapis.com/temporal.api.errordetails.v1.WorkflowNotReadyFailure")],
+    ).SerializeToString(),
+)
+"""What the server answers when the workflow task that carried the update failed or timed out."""
 
 
 class AbortUpdates(Interceptor):
     """Answers the next `count` calls of update `name` as a server that aborted them."""
 
     def __init__(self) -> None:
-        self.name, self.count = "", 0
+        self.name, self.count, self.error = "", 0, ABORTED
 
     @contextmanager
-    def aborting(self, name: str, count: int = 1) -> Iterator[None]:
-        self.name, self.count = name, count
+    def aborting(self, name: str, count: int = 1, error: RPCError = ABORTED) -> Iterator[None]:
+        self.name, self.count, self.error = name, count, error
         try:
             yield
         finally:
@@ -59,7 +71,7 @@ class AbortUpdates(Interceptor):
             ) -> WorkflowUpdateHandle[Any]:
                 if input.update == hook.name and hook.count > 0:
                     hook.count -= 1
-                    raise RPCError(ABORTED, RPCStatusCode.ABORTED, b"")
+                    raise hook.error
                 return await super().start_workflow_update(input)
 
         return _Abort(next)
@@ -74,13 +86,14 @@ async def _factory(
     return StackFactory(client, db_url, signing_key), aborts
 
 
+@pytest.mark.parametrize("error", [ABORTED, TASK_FAILED], ids=["aborted", "task-failed"])
 async def test_a_payment_whose_update_is_aborted_is_retried_not_refused(
-    temporal: TemporalServer, db_url: str, signing_key: Path
+    temporal: TemporalServer, db_url: str, signing_key: Path, error: RPCError
 ) -> None:
     factory, aborts = await _factory(temporal, db_url, signing_key)
     async with factory() as stack:
         bill = await assigned_intent(stack)
-        with aborts.aborting("record_payment"):
+        with aborts.aborting("record_payment", error=error):
             first = await stack.post("/api/GetPaymentData", as_="gateway", json=payment_data(bill, "TX-AB-1"))
         again = await stack.post("/api/GetPaymentData", as_="gateway", json=payment_data(bill, "TX-AB-1"))
         outcomes = [n.outcome for n in await audit_log(stack, "TX-AB-1")]
