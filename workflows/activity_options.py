@@ -47,12 +47,15 @@ async def local_since(
     summary: str,
     local: dict[str, Any],
     regular: dict[str, Any],
+    *,
+    current: bool = False,
 ) -> T:
     """A short idempotent step: a local activity (run inside the workflow task, no round trip through
-    the server) in workflows that reached `patch`, the regular activity it was before in older ones."""
-    if not workflow.patched(patch):
+    the server) in workflows that reached `patch`, the regular activity it was before in older ones.
+    `current`: the run was started knowing both patches apply, so neither is asked (no marker)."""
+    if not (current or workflow.patched(patch)):
         return await workflow.execute_activity(step, arg, summary=summary, **regular)
-    if not workflow.patched(FALLBACK_PATCH):
+    if not (current or workflow.patched(FALLBACK_PATCH)):
         return await workflow.execute_local_activity(step, arg, summary=summary, **local)
     bounded = local | {"retry_policy": replace(local["retry_policy"], maximum_attempts=LOCAL_ATTEMPTS)}
     try:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -78,6 +79,7 @@ was received is matched as it is (premiums, the policy Idle with its balance; re
 PARTLY_PAID_EXPIRED = "Bill expired partly paid: the amount received is matched as it is"
 PARTLY_PAID = "the bill is partly paid: it cannot be cancelled (the rest may still be paid until it expires)"
 T = TypeVar("T")
+SETTLE_PASSES = 4
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
 
@@ -100,18 +102,30 @@ class PaymentIntentWorkflow:
         """post_bill was scheduled: from then on the gateway may hold a bill for this intent."""
         self._posting = False
         self._cancelling = False
+        self._current = (
+            request.resume_state is None
+            and workflow.info().typed_search_attributes.get(sa.PAYMENT_STATUS) == sa.STARTED
+        )
+        """Started with `PaymentStatus` (the API's start since issue 21): every patch below applies
+        without asking (a patch marker and its TemporalChangeVersion upsert are two history events),
+        and search attributes are written at rest, once per workflow task, not at every step."""
+        self._saved: dict[str, object] = {sa.PAYMENT_STATUS.name: sa.STARTED}
+        self._unsaved: dict[str, SearchAttributeUpdate] = {}
+        self._in_store = 0
 
     @workflow.run
     async def run(self, request: PaymentIntentInput) -> IntentState:
         if request.resume_state is not None:  # continued as new while retrying the match
             await self._match_until_done()
             return await self._finish()
+        if self._current:
+            asyncio.create_task(self._save_at_rest())  # noqa: RUF006 - ends with the run
         if (
             workflow.info().typed_search_attributes.get(sa.TENANT) is None
         ):  # started before they came at start
             known = (  # the workflow holds no hash secret: no insurance numbers at all
-                sa.at_start(request, [])
-                if workflow.patched(NO_PLAIN_SEARCH_PATCH)
+                sa.from_request(request, [])
+                if self._patched(NO_PLAIN_SEARCH_PATCH)
                 else sa.before_at_start(request)
             )
             workflow.upsert_search_attributes([pair.key.value_set(pair.value) for pair in known])
@@ -127,7 +141,7 @@ class PaymentIntentWorkflow:
         self._state.amount_to_be_paid = valued.amount_to_be_paid
         self._advance(S.CREATED)
         if request.received is not None:  # a payment notified without an intent: start at "received"
-            workflow.patched(RECEIPT_PATCH)
+            self._patched(RECEIPT_PATCH)
             async with self._lock:
                 await self._receive(request.received)
             await self._match_until_done()
@@ -147,7 +161,7 @@ class PaymentIntentWorkflow:
         if self._state.status is S.CANCELLED:  # cancelled on request before the number came: no SMS
             return await self._finish()
         # In gateway mode the number comes by update, so the bill may be paid before this line is reached.
-        paid_early = self._state.status is S.RECEIVED and workflow.patched(PAID_EARLY_PATCH)
+        paid_early = self._state.status is S.RECEIVED and self._patched(PAID_EARLY_PATCH)
         assigned = self._state.status is S.ASSIGNED or paid_early
         await self._notify(SmsKind.CN_ASSIGNED if assigned else SmsKind.CN_NOT_ASSIGNED)
         if assigned:
@@ -173,7 +187,7 @@ class PaymentIntentWorkflow:
             )
         except ActivityError:
             self._posting = False
-            if workflow.patched(BILL_RULE_PATCH):  # the gateway may have taken the bill
+            if self._patched(BILL_RULE_PATCH):  # the gateway may have taken the bill
                 await self._give_up_bill(TIMEOUT_REASON)
             else:
                 await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED])
@@ -181,7 +195,7 @@ class PaymentIntentWorkflow:
         self._posting = False
         if not ack.accepted:
             reason = f"{ack.code}:{ack.message}"
-            if workflow.patched(BILL_RULE_PATCH):
+            if self._patched(BILL_RULE_PATCH):
                 await self._fail(S.FAILED_REQUEST, reason, only_from=[S.CREATED, S.POSTED])
             else:
                 self._advance(S.FAILED_REQUEST, reason)
@@ -198,11 +212,11 @@ class PaymentIntentWorkflow:
                 timeout_summary="wait for the gateway's control number",
             )
         except TimeoutError:
-            if workflow.patched(BILL_RULE_PATCH):  # the bill is at the gateway, unnumbered
+            if self._patched(BILL_RULE_PATCH):  # the bill is at the gateway, unnumbered
                 await self._give_up_bill(TIMEOUT_REASON)
             else:
                 await self._fail(S.FAILED_REQUEST, TIMEOUT_REASON, only_from=[S.CREATED, S.POSTED])
-        if self._state.status is S.FAILED_CONTROL_NUMBER and workflow.patched(DUPLICATE_BILL_PATCH):
+        if self._state.status is S.FAILED_CONTROL_NUMBER and self._patched(DUPLICATE_BILL_PATCH):
             await self._cancel_duplicate_bill()
 
     async def _give_up_bill(self, reason: str) -> None:
@@ -255,7 +269,7 @@ class PaymentIntentWorkflow:
         reminder_at = deadline - timedelta(days=options.reminder_days)
         reminder = f" (reminder {ui_details.at(reminder_at)})" if options.reminder_days > 0 else ""
         self._show(f"wait for payment until {ui_details.at(deadline)}{reminder}")
-        if not workflow.patched(RECEIPT_PATCH):
+        if not self._patched(RECEIPT_PATCH):
             try:
                 await workflow.wait_condition(
                     lambda: self._state.status is not S.ASSIGNED,
@@ -275,7 +289,7 @@ class PaymentIntentWorkflow:
         for _ in range(CANCEL_ATTEMPTS):
             if await self._wait(settled, deadline - workflow.now(), "bill expiry"):
                 break
-            if workflow.patched(EXPIRY_PATCH):
+            if self._patched(EXPIRY_PATCH):
                 expired = await self._expire(settled)
                 if expired is None:  # a payment came first
                     break
@@ -349,6 +363,7 @@ class PaymentIntentWorkflow:
                 "matching retry",
             )
             if workflow.info().is_continue_as_new_suggested() and await self._quiet_unless_rematch():
+                self._save()
                 workflow.continue_as_new(
                     self._request.model_copy(update={"resume_state": self._state.model_dump(mode="json")})
                 )
@@ -398,11 +413,11 @@ class PaymentIntentWorkflow:
         async with self._lock:
             if settled():
                 return None
-            if outcome.cancelled and self._partly_paid() and workflow.patched(PARTIAL_PATCH):
+            if outcome.cancelled and self._partly_paid() and self._patched(PARTIAL_PATCH):
                 await self._write(S.RECEIVED, PARTLY_PAID_EXPIRED, only_from=[S.ASSIGNED])
             elif outcome.cancelled:
                 await self._fail(S.CANCELLED, "Bill expired", only_from=[S.ASSIGNED])
-                if self._state.status is S.CANCELLED or not workflow.patched(BILL_RULE_PATCH):
+                if self._state.status is S.CANCELLED or not self._patched(BILL_RULE_PATCH):
                     self._notify_later(SmsKind.CANCELLATION)
         return outcome
 
@@ -424,12 +439,12 @@ class PaymentIntentWorkflow:
             outcome = await call
         except (ActivityError, asyncio.CancelledError) as err:
             outcome = CancelOutcome(cancelled=False, code=3, message=str(getattr(err, "cause", err)))
-        return None if settled() and workflow.patched(BILL_RULE_PATCH) else outcome
+        return None if settled() and self._patched(BILL_RULE_PATCH) else outcome
 
     def _at_gateway(self) -> bool:
         """The gateway may hold a bill of this intent: posted to it (even if unanswered), or pooled."""
         mode = self._request.options.cn_mode
-        if workflow.patched(BILL_RULE_PATCH):
+        if self._patched(BILL_RULE_PATCH):
             return (mode is CNMode.GATEWAY and self._bill_sent) or (
                 mode is CNMode.POOL and self._state.control_number is not None
             )
@@ -445,6 +460,7 @@ class PaymentIntentWorkflow:
 
     async def _finish(self) -> IntentState:
         await self._drain()
+        self._save()
         return self._state
 
     async def _drain(self) -> None:
@@ -520,7 +536,7 @@ class PaymentIntentWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> CancelOutcome:
         """Cancel an unpaid bill on request (openIMIS payment/cancel)."""
-        if workflow.patched(BILL_RULE_PATCH):
+        if self._patched(BILL_RULE_PATCH):
             return await self._cancel_on_request(request.reason)
         async with self._lock:
             if self._state.status not in CANCELLABLE:
@@ -534,7 +550,7 @@ class PaymentIntentWorkflow:
         await workflow.wait_condition(lambda: not self._posting and not self._cancelling)
         if self._state.status not in CANCELLABLE:
             return self._cancel_answer()
-        if self._partly_paid() and workflow.patched(PARTIAL_PATCH):
+        if self._partly_paid() and self._patched(PARTIAL_PATCH):
             return CancelOutcome(cancelled=False, code=2, message=PARTLY_PAID)
         self._cancelling = True
         try:
@@ -591,7 +607,7 @@ class PaymentIntentWorkflow:
             await self._fail(S.FAILED_REQUEST, reason, only_from=[S.CREATED, S.POSTED])
         else:
             await self._write(S.POSTED, None, only_from=[S.CREATED])  # since BILL_RULE_PATCH: adopted
-            if not workflow.patched(BILL_RULE_PATCH):
+            if not self._patched(BILL_RULE_PATCH):
                 self._advance(S.POSTED)
         return self._state
 
@@ -650,12 +666,12 @@ class PaymentIntentWorkflow:
     def _assigned(self, control_number: str) -> None:
         """The number arrived; a cancellation that got in first keeps the intent cancelled."""
         self._state.control_number = control_number
-        workflow.upsert_search_attributes([sa.CONTROL_NUMBER.value_set(control_number)])
+        self._search(sa.CONTROL_NUMBER, control_number)
         if self._state.status in (S.CREATED, S.POSTED):
             self._advance(S.ASSIGNED)
 
     async def _fail(self, status: PaymentStatus, reason: str, *, only_from: list[PaymentStatus]) -> None:
-        if await self._write(status, reason, only_from=only_from) and not workflow.patched(BILL_RULE_PATCH):
+        if await self._write(status, reason, only_from=only_from) and not self._patched(BILL_RULE_PATCH):
             self._advance(status, reason)
 
     async def _write(
@@ -666,7 +682,7 @@ class PaymentIntentWorkflow:
         write = StatusWrite(
             payment_id=self._state.payment_id, status=status, only_from=only_from, reason=reason
         )
-        if not workflow.patched(BILL_RULE_PATCH):
+        if not self._patched(BILL_RULE_PATCH):
             return await self._store(acts.record_status, write, f"record status {status.name}")
         view = await self._store(acts.move_status, write, f"record status {status.name}")
         self._adopt(view)
@@ -679,7 +695,7 @@ class PaymentIntentWorkflow:
             return
         if view.control_number and view.control_number != self._state.control_number:
             self._state.control_number = view.control_number
-            workflow.upsert_search_attributes([sa.CONTROL_NUMBER.value_set(view.control_number)])
+            self._search(sa.CONTROL_NUMBER, view.control_number)
         status = view.status
         if status in (S.RECEIVED, S.MATCHED):
             status = S.RECEIVED
@@ -693,14 +709,53 @@ class PaymentIntentWorkflow:
     async def _store(self, step: Callable[[Any], Awaitable[T]], arg: Any, summary: str) -> T:
         """A short idempotent store step; a local activity since LOCAL_STEPS_PATCH, so GetControlNumber
         is answered after one workflow task instead of one per step."""
-        return await local_since(LOCAL_STEPS_PATCH, step, arg, summary, LOCAL_STORE_CALL, STORE_CALL)
+        self._in_store += 1
+        try:
+            return await local_since(
+                LOCAL_STEPS_PATCH, step, arg, summary, LOCAL_STORE_CALL, STORE_CALL, current=self._current
+            )
+        finally:
+            self._in_store -= 1
+
+    def _patched(self, patch: str) -> bool:
+        return self._current or workflow.patched(patch)
+
+    def _search(self, key: SearchAttributeKey[str], value: str) -> None:
+        """Upsert at once in runs started before `_current`; else keep it for `_save_at_rest`."""
+        if not self._current:
+            workflow.upsert_search_attributes([key.value_set(value)])
+        elif self._saved.get(key.name) == value:
+            self._unsaved.pop(key.name, None)
+        else:
+            self._unsaved[key.name] = key.value_set(value)
+
+    async def _save_at_rest(self) -> None:
+        """Upsert what changed once the workflow rests (no store step in flight): one upsert per
+        workflow task, holding only the statuses a flow can be found at. Operators query a status a
+        flow waits in (docs/operations.md); one it passes within a task would be overwritten before
+        the visibility store could answer with it."""
+        while True:
+            # still at rest a few condition passes later: a coroutine woken in the same pass may start a
+            # store step after a wait or two (a payment ends the reminder wait, then the expiry wait)
+            for _ in range(SETTLE_PASSES):
+                await workflow.wait_condition(self._unsaved_at_rest)
+            self._save()
+
+    def _unsaved_at_rest(self) -> bool:
+        return bool(self._unsaved) and not self._in_store
+
+    def _save(self) -> None:
+        if self._unsaved:
+            workflow.upsert_search_attributes(list(self._unsaved.values()))
+            self._saved |= {name: update.value for name, update in self._unsaved.items()}
+            self._unsaved.clear()
 
     def _advance(self, status: PaymentStatus, note: str | None = None) -> None:
         self._state.status = status
         if note is not None and (status.is_failure or status is S.CANCELLED):
             self._state.reason = note
         self._state.timeline.append(TimelineEntry(status=status, at=workflow.now(), note=note))
-        workflow.upsert_search_attributes([sa.PAYMENT_STATUS.value_set(status.name)])
+        self._search(sa.PAYMENT_STATUS, status.name)
         self._show(ui_details.payment_next_step(self._state))
 
     def _show(self, next_step: str) -> None:

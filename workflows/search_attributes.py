@@ -44,9 +44,20 @@ def insurance_number_hash(secret: str, number: str) -> str:
     return hmac.new(secret.encode(), number.strip().encode(), hashlib.sha256).hexdigest()[:HASH_CHARS]
 
 
+STARTED = "CREATED"
+"""`PaymentStatus` at start. A run started with it keeps its search attributes at rest and asks no
+patch (`PaymentIntentWorkflow._current`): runs started before it had no `PaymentStatus` at start."""
+
+
 def at_start(request: PaymentIntentInput, insurance_hashes: Sequence[str]) -> TypedSearchAttributes:
-    """What an intent is known by from its request: set when it starts, so the workflow's first
-    task has nothing to upsert. `insurance_hashes` are the request's insurance numbers, hashed."""
+    """What an intent is known by from its request, and its status `STARTED`: set when it starts, so
+    the workflow's first task has nothing to upsert. `insurance_hashes`: its insurance numbers, hashed."""
+    known = from_request(request, insurance_hashes)
+    return TypedSearchAttributes([*known, SearchAttributePair(PAYMENT_STATUS, STARTED)])
+
+
+def from_request(request: PaymentIntentInput, insurance_hashes: Sequence[str]) -> TypedSearchAttributes:
+    """What an intent is known by from its request (what a run started without them upserts)."""
     pairs: list[SearchAttributePair] = [SearchAttributePair(TENANT, request.tenant)]
     if insurance_hashes:
         pairs.append(SearchAttributePair(INSURANCE_NUMBER_HASHES, list(insurance_hashes)))
