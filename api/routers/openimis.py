@@ -211,6 +211,8 @@ async def get_req_control_number(
             payment.intent_id, PaymentIntentWorkflow.receive_control_number, receipt
         )
     except (WorkflowUpdateFailedError, RPCError):
+        if receipt.control_number and receipt.control_number == payment.control_number:
+            return Response(status_code=200)  # a repeat whose first answer was lost; the flow went on
         return _error(CN_FAILED)
     if result.outcome == "refused":  # the intent was cancelled meanwhile
         return _error(CN_FAILED)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from store.models import Payment, SmsMessage
 from tests.api.helpers import count, intent, wait_for
+from tests.api.test_payments import _intent_with_cn, _pay
 from tests.stack import Stack, StackFactory
 
 
@@ -122,3 +125,26 @@ async def test_callbacks_only_for_the_gateways_own_tenant(make_stack: StackFacto
         )
         assert r.status_code == 400 and "2-Not valid internal identifier" in r.json()["error_message"]
         assert (await _status(stack, pid))[0] == 2
+
+
+async def test_a_retried_control_number_callback_is_accepted_after_the_bill_was_paid(
+    make_stack: StackFactory,
+) -> None:
+    """Issue 19 (seen in the production-layout crash run): the gateway's control-number callback was
+    taken but its answer lost (a 503 while Temporal restarted), the payer paid meanwhile; the
+    gateway's retry of the same number is answered 200 like any repeat, not a final 400 "not awaiting
+    a control number". Another number for that intent is still refused."""
+    async with make_stack(cn_mode="gateway") as stack:
+        pid, number = await _intent_with_cn(stack)
+        await _pay(stack, number)
+        async with asyncio.timeout(10):
+            while (await _status(stack, pid))[0] != 5:  # noqa: ASYNC110 - the state is in the store
+                await asyncio.sleep(0.05)
+
+        cn = {"internal_identifier": str(pid), "control_number": number, "error_occured": False}
+        r = await stack.post("/api/GetReqControlNumber", as_="gateway", json=cn)  # the retry
+        assert (r.status_code, r.content) == (200, b""), r.text
+        other = cn | {"control_number": "990000000002"}
+        r = await stack.post("/api/GetReqControlNumber", as_="gateway", json=other)
+        assert r.status_code == 400
+        assert await _status(stack, pid) == (5, number, None)
