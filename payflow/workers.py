@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.bulk_bills import BulkBiller, JsonBulkBiller
@@ -35,12 +35,17 @@ from store.pool import PoolStore
 from store.registry import SqlRegistry
 from store.webhooks import WebhookStore
 
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+SANDBOXED = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("domain", "workflows", "activities")
 )
-"""Our own modules hold no state and do no I/O at import, so the sandbox takes them as imported
-instead of importing them again for every workflow run (most of a short run's CPU); the sandbox's
-checks on calls (clocks, I/O) still apply."""
+"""The runner the tests keep: our own modules hold no state and do no I/O at import, so the sandbox
+takes them as imported instead of importing them again for every workflow run; its checks on calls
+(clocks, I/O, non-deterministic modules) still apply."""
+UNSANDBOXED = UnsandboxedWorkflowRunner()
+"""Production's runner (`payflow worker`): the sandbox costs a worker about as much CPU per flow as
+the workflow code itself (`python -m bench.sandbox`). Determinism is checked where it is cheap: every
+test worker and the replay of every recorded history run sandboxed, so a workflow that reads a clock,
+does I/O or keeps state between runs fails there, not in production."""
 
 
 def bulk_biller(settings: Settings, http: httpx.AsyncClient) -> BulkBiller:
@@ -57,10 +62,12 @@ async def worker(
     task_queue: str | None = None,
     interceptors: Sequence[Interceptor] = (),
     substitutes: Mapping[str, Callable[..., Any]] | None = None,
+    *,
+    sandboxed: bool = True,
 ) -> AsyncIterator[Worker]:
     """A running worker with every workflow and activity; stops cleanly when the block ends.
     The fault tests fail activities after their commit (`interceptors`) or put other activities in
-    place of real ones (`substitutes`, by activity name)."""
+    place of real ones (`substitutes`, by activity name); `sandboxed=False` is production's."""
     substitutes = substitutes or {}
     engine = make_engine(settings.database_url, settings.worker_db_connections, settings.db_pool_timeout_s)
     sessions = session_factory(engine)
@@ -86,7 +93,7 @@ async def worker(
             task_queue=task_queue or settings.task_queue,
             graceful_shutdown_timeout=timedelta(seconds=20),
             interceptors=[AttemptLog(), *interceptors],
-            workflow_runner=WORKFLOW_RUNNER,
+            workflow_runner=SANDBOXED if sandboxed else UNSANDBOXED,
             max_concurrent_activities=settings.worker_max_activities,
             max_concurrent_local_activities=settings.worker_max_local_activities,
             max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,

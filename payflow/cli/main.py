@@ -110,7 +110,7 @@ async def _worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     client = await connect(settings, metrics_runtime(settings))
-    async with worker(client, settings):
+    async with worker(client, settings, sandboxed=False):  # tests keep the sandbox (payflow/workers.py)
         console.print(f"worker polling task queue {settings.task_queue!r} on {settings.temporal_address}")
         if settings.worker_metrics_address:
             console.print(f"worker metrics at http://{settings.worker_metrics_address}/metrics")
