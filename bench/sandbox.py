@@ -1,6 +1,6 @@
 """What the workflow sandbox costs the worker per flow: one recorded history replayed with each runner.
 
-`python -m bench.sandbox [--runs 60] [--history tests/histories/payment_intent/at_rest_flow_a.json]`
+`python -m bench.sandbox [--runs 60] [--history tests/histories/payment_intent/at_rest_flow_a_patched.json]`
 replays the history `--runs` times per runner, the runners taking turns in rounds of 10 so that the
 load other people put on the machine falls on all of them alike, and prints the worker's CPU (process
 time, all threads) per replay. A replay runs exactly the workflow code a worker runs for that flow,
@@ -68,7 +68,9 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=60)
-    p.add_argument("--history", type=Path, default=Path("tests/histories/payment_intent/at_rest_flow_a.json"))
+    p.add_argument(
+        "--history", type=Path, default=Path("tests/histories/payment_intent/at_rest_flow_a_patched.json")
+    )
     asyncio.run(run(p.parse_args()))
 
 

@@ -73,6 +73,9 @@ gateway before anything is refused for it; the workflow's status is what the sto
 CANCELLABLE = (S.CREATED, S.POSTED, S.ASSIGNED)
 DUPLICATE_BILL_PATCH = "duplicate-number-bill-cancelled"
 """The bill rule on a duplicate control number (-3): its bill is cancelled at the gateway too."""
+AT_REST_PATCH = "search-attributes-at-rest"
+"""Asked first in a new run, so a run started by a worker before it (even one the API started with
+`PaymentStatus`) replays on its old branch; a run that took it asks no earlier patch."""
 PARTIAL_PATCH = "partial-payments-kept"
 """Money received never vanishes: a partly paid bill is not cancelled on request, and at expiry what
 was received is matched as it is (premiums, the policy Idle with its balance; research §6)."""
@@ -102,14 +105,12 @@ class PaymentIntentWorkflow:
         """post_bill was scheduled: from then on the gateway may hold a bill for this intent."""
         self._posting = False
         self._cancelling = False
-        self._current = (
-            request.resume_state is None
-            and workflow.info().typed_search_attributes.get(sa.PAYMENT_STATUS) == sa.STARTED
-        )
-        """Started with `PaymentStatus` (the API's start since issue 21): every patch below applies
-        without asking (a patch marker and its TemporalChangeVersion upsert are two history events),
-        and search attributes are written at rest, once per workflow task, not at every step."""
-        self._saved: dict[str, object] = {sa.PAYMENT_STATUS.name: sa.STARTED}
+        self._current = False
+        """The run took AT_REST_PATCH: every patch before it applies without asking (a patch is a marker
+        plus a TemporalChangeVersion upsert, two history events each), and search attributes are
+        written at rest, once per workflow task, not at every step."""
+        started = workflow.info().typed_search_attributes.get(sa.PAYMENT_STATUS)
+        self._saved: dict[str, object] = {} if started is None else {sa.PAYMENT_STATUS.name: started}
         self._unsaved: dict[str, SearchAttributeUpdate] = {}
         self._in_store = 0
 
@@ -118,6 +119,7 @@ class PaymentIntentWorkflow:
         if request.resume_state is not None:  # continued as new while retrying the match
             await self._match_until_done()
             return await self._finish()
+        self._current = workflow.patched(AT_REST_PATCH)
         if self._current:
             asyncio.create_task(self._save_at_rest())  # noqa: RUF006 - ends with the run
         if (
@@ -721,7 +723,7 @@ class PaymentIntentWorkflow:
         return self._current or workflow.patched(patch)
 
     def _search(self, key: SearchAttributeKey[str], value: str) -> None:
-        """Upsert at once in runs started before `_current`; else keep it for `_save_at_rest`."""
+        """Upsert at once in runs without AT_REST_PATCH; else keep it for `_save_at_rest`."""
         if not self._current:
             workflow.upsert_search_attributes([key.value_set(value)])
         elif self._saved.get(key.name) == value:

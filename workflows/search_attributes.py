@@ -45,8 +45,8 @@ def insurance_number_hash(secret: str, number: str) -> str:
 
 
 STARTED = "CREATED"
-"""`PaymentStatus` at start. A run started with it keeps its search attributes at rest and asks no
-patch (`PaymentIntentWorkflow._current`): runs started before it had no `PaymentStatus` at start."""
+"""`PaymentStatus` at start: an intent is found among the open ones from its start, and the workflow
+writes no status until it rests at another one."""
 
 
 def at_start(request: PaymentIntentInput, insurance_hashes: Sequence[str]) -> TypedSearchAttributes:

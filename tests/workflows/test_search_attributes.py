@@ -7,6 +7,7 @@ visibility queries answer like production's.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 from typing import Any
 
@@ -26,9 +27,12 @@ MARKER = EventType.EVENT_TYPE_MARKER_RECORDED
 TASK_DONE = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
 FLOW_A_UPSERTS = 2
 """A full flow A (internal number, paid, matched): PaymentStatus and ControlNumber once the number is
-out (the intent waits for payment), PaymentStatus once matched. 8 for a run started without
-`PaymentStatus` (tests/histories/payment_intent/every_status_upserted_flow_a.json): CREATED,
-ControlNumber, ASSIGNED, RECEIVED, MATCHED and the TemporalChangeVersion upsert of each of 3 patches."""
+out (the intent waits for payment), PaymentStatus once matched. 5 before the at-rest patch
+(tests/histories/payment_intent/every_status_upserted_flow_a.json): CREATED, ControlNumber, ASSIGNED,
+RECEIVED, MATCHED, and 3 patches asked (each a marker and a TemporalChangeVersion upsert)."""
+PATCHED = "search-attributes-at-rest"
+"""The one patch a new run asks."""
+CHANGE_VERSION = "TemporalChangeVersion"
 
 
 async def _start(h: Harness, mode: CNMode) -> WorkflowHandle[Any, Any]:
@@ -60,15 +64,25 @@ async def _found(client: Client, query: str, workflow_id: str) -> None:
     raise AssertionError(f"{query!r} never found {workflow_id}")
 
 
-async def _counts(handle: WorkflowHandle[Any, Any]) -> tuple[int, int]:
-    """Search-attribute upserts, and patch markers (a local activity's marker is no patch)."""
+async def _counts(handle: WorkflowHandle[Any, Any]) -> tuple[int, list[str]]:
+    """Upserts of our search attributes, and the patches the run asked (Core upserts each patch's id
+    into TemporalChangeVersion beside its marker)."""
     events = (await handle.fetch_history()).events
-    patches = [
+    fields = [
+        e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        for e in events
+        if e.event_type == UPSERT
+    ]
+    ours = [f for f in fields if set(f) - {CHANGE_VERSION}]
+    versions = [f[CHANGE_VERSION] for f in fields if CHANGE_VERSION in f]
+    patches = json.loads(versions[-1].data) if versions else []
+    markers = [
         e
         for e in events
         if e.event_type == MARKER and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    return sum(e.event_type == UPSERT for e in events), len(patches)
+    assert len(markers) == len(patches), (markers, patches)
+    return len(ours), patches
 
 
 async def _notified(handle: WorkflowHandle[Any, Any]) -> None:
@@ -118,8 +132,8 @@ async def test_flow_a_upserts_at_rest_only(dev_env: WorkflowEnvironment, db_url:
         assert final.status is S.MATCHED
         matched = f"PaymentStatus = 'MATCHED' AND ControlNumber = '{state.control_number}'"
         await _found(h.client, matched, handle.id)
-        await record(handle, "at_rest_flow_a")
-        assert await _counts(handle) == (FLOW_A_UPSERTS, 0)
+        await record(handle, "at_rest_flow_a_patched")
+        assert await _counts(handle) == (FLOW_A_UPSERTS, [PATCHED])
 
 
 async def test_gateway_flow_is_found_at_each_resting_status(
@@ -139,5 +153,5 @@ async def test_gateway_flow_is_found_at_each_resting_status(
         final = await _pay(handle, state)
         assert final.status is S.MATCHED
         await _found(h.client, f"PaymentStatus = 'MATCHED' AND ControlNumber = '{cn}'", handle.id)
-        await record(handle, "at_rest_gateway_paid")
-        assert await _counts(handle) == (FLOW_A_UPSERTS + 1, 0)  # POSTED too
+        await record(handle, "at_rest_gateway_paid_patched")
+        assert await _counts(handle) == (FLOW_A_UPSERTS + 1, [PATCHED])  # POSTED too
