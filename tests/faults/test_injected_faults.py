@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
+from domain.payment_flow import payment_workflow_id
 from domain.reconciliation import ReconciliationInput
 from domain.sms import ResendInput
 from payflow.check import check
@@ -178,7 +179,11 @@ async def scheduled_reconciliation(stack: Stack) -> None:
     and matched) and records the day done after one attempt."""
     await stack.post("/api/GetControlNumber", json=SELF_PAYER)
     payment = await _payment(stack, 3)
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    # the run's yesterday is by Temporal's clock (workflow.now()): the payment flow's start tells it
+    started = (
+        await stack.temporal.get_workflow_handle(payment_workflow_id(payment.intent_id)).describe()
+    ).start_time
+    yesterday = started.date() - timedelta(days=1)
     _paid_silently(stack, payment, yesterday)
     report = await stack.temporal.execute_workflow(
         ReconciliationWorkflow.run,
