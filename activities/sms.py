@@ -38,7 +38,8 @@ class SmsActivities:
         message = await self._outbox_row(notice)
         if message.status == "sent":
             return message.status
-        await self._deliver(message, utcnow(), resend=False)
+        # the resend sweep compares the backoff with workflow time: stamp it by Temporal's clock too
+        await self._deliver(message, activity.info().current_attempt_scheduled_time, resend=False)
         return "sent"
 
     @activity.defn
