@@ -83,6 +83,7 @@ PARTLY_PAID_EXPIRED = "Bill expired partly paid: the amount received is matched 
 PARTLY_PAID = "the bill is partly paid: it cannot be cancelled (the rest may still be paid until it expires)"
 T = TypeVar("T")
 SETTLE_PASSES = 4
+"""Condition passes a change of search attributes waits, still at rest, before it is upserted."""
 CANCEL_RETRY = timedelta(days=1)
 CANCEL_ATTEMPTS = 3
 
