@@ -7,7 +7,7 @@ a queue or a lock is counted as waiting) the share per thread kind (event loop, 
 aiosqlite's connection threads), the top functions by own time, and the share of samples that pass
 through each library and each payflow function (inclusive). The raw collapsed stacks stay
 in bench/results/profile-<time>/ (feed them to flamegraph.pl or speedscope). py-spy comes from PyPI
-(`pip install py-spy` into the venv under test); it needs ptrace rights on the processes (root, or
+(the `dev` extra installs it); it needs ptrace rights on the processes (root, or
 kernel.yama.ptrace_scope = 0).
 """
 
