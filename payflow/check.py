@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError
@@ -75,16 +75,17 @@ async def check(
     concurrency: int = CONCURRENCY,
     query_timeout_s: float = QUERY_TIMEOUT_S,
     settle_s: float = SETTLE_S,
+    today: date | None = None,
 ) -> Report:
     """Check the whole store (or one tenant's part); without a client the workflow checks are skipped
-    (and a warning says so)."""
+    (and a warning says so). `today` dates the reconciliation days (this machine's day unless given)."""
     report = Report()
     premiums, lines = await premium_findings(sessions, tenant)
     settlements, revisions = await settlement_findings(sessions, tenant)
     deliveries, dispatched, pending = await delivery_findings(sessions, tenant)
     report.violations += premiums + settlements + deliveries + await duplicate_findings(sessions, tenant)
     report.violations += await pool_findings(sessions, tenant) + await sms_findings(sessions, tenant)
-    report.violations += await reconciliation_findings(sessions, tenant)
+    report.violations += await reconciliation_findings(sessions, tenant, today)
     statuses = _StatusCheck(client, concurrency, query_timeout_s) if client is not None else None
     payments = 0
     async for page in payment_pages(sessions, tenant):

@@ -12,7 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -487,14 +487,18 @@ async def sms_findings(sessions: SessionFactory, tenant: str | None) -> list[Fin
     ]
 
 
-async def reconciliation_findings(sessions: SessionFactory, tenant: str | None) -> list[Finding]:
+async def reconciliation_findings(
+    sessions: SessionFactory, tenant: str | None, today: date | None = None
+) -> list[Finding]:
     """Statement days without their statement: pending after a run tried them (refused), or overdue,
     and days no run opened between the first one and the day before yesterday. The statement spans
-    every tenant's bills: a tenant's check leaves it out."""
+    every tenant's bills: a tenant's check leaves it out. `today` is this machine's unless given (the
+    schedule opens days by the Temporal cluster's clock; a test that fakes only its own clock gives
+    the cluster's day)."""
     if tenant is not None:
         return []
     rows = await day_rows(sessions)
-    today = utcnow().date()
+    today = today or utcnow().date()
     found = [
         Finding(
             "reconciliation",

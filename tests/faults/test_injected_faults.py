@@ -47,7 +47,8 @@ from workflows.reconciliation import ReconciliationWorkflow
 from workflows.sms_resend import SmsResendWorkflow
 
 SELF_PAYER = intent(enrolment_officer_code=None)
-Flow = Callable[[Stack], Awaitable[None]]
+Flow = Callable[[Stack], Awaitable[date | None]]
+"""A flow to fault; it returns the day by Temporal's clock when its checks depend on the day."""
 
 
 async def _payment(stack: Stack, status: int) -> Payment:
@@ -174,7 +175,7 @@ def _paid_silently(stack: Stack, payment: Payment, day: date) -> None:
     )
 
 
-async def scheduled_reconciliation(stack: Stack) -> None:
+async def scheduled_reconciliation(stack: Stack) -> date:
     """A scheduled run (no day given) opens yesterday, reconciles it (the payment paid silently is fed
     and matched) and records the day done after one attempt."""
     await stack.post("/api/GetControlNumber", json=SELF_PAYER)
@@ -193,6 +194,7 @@ async def scheduled_reconciliation(stack: Stack) -> None:
     )
     assert report is not None and (report.day, report.checked, report.recorded) == (yesterday, 1, 1)
     await _payment(stack, 5)
+    return started.date()
     async with stack.sessions() as s:
         days = (await s.exec(select(ReconciliationDay))).all()
     assert [(d.day, d.state, d.attempts) for d in days] == [(yesterday, "done", 1)]
@@ -315,9 +317,9 @@ async def test_faults_after_the_commit_change_nothing(make_stack: StackFactory, 
         r = await stack.post("/v1/endpoints", as_="support", json={"url": f"{url}/webhooks"})
         assert r.status_code == 201, r.text
         app.state.sim.secrets.append(r.json()["secret"])
-        await flow(stack)
+        today = await flow(stack)
         assert sorted(faults.injected) == sorted(writers), "a fault was not injected where planned"
-        report = await check(stack.sessions, stack.temporal)
+        report = await check(stack.sessions, stack.temporal, today=today)
         assert report.ok, [str(v) for v in report.violations]
         ids = [r["webhook_id"] for r in app.state.sim.delivered()]
         assert len(ids) == len(set(ids)), f"an event was delivered twice: {ids}"
