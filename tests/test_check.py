@@ -229,11 +229,9 @@ async def test_cli_names_a_deleted_premium_and_exits_non_zero(
     async with make_stack() as stack:
         payment_id = await matched_payment(stack)
         premium_id = await line_premium(stack, payment_id)
-        # foreign keys off: the line keeps pointing at it
-        db = sqlite3.connect(db_url.split("///", 1)[1], timeout=30)
-        with db:
-            db.execute("delete from premium where id = ?", (premium_id,))
-        db.close()
+        # foreign keys off: the line keeps pointing at it. In a thread: the stack's writers run on this
+        # event loop, and one in the middle of a transaction holds SQLite's lock until the loop runs it
+        await asyncio.to_thread(_delete_premium, db_url.split("///", 1)[1], premium_id)
         env = os.environ | {
             "PAYFLOW_DATABASE_URL": db_url,
             "PAYFLOW_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
@@ -254,6 +252,13 @@ async def test_cli_names_a_deleted_premium_and_exits_non_zero(
         "line": 1,
         "premium": premium_id,
     }
+
+
+def _delete_premium(path: str, premium_id: int) -> None:
+    db = sqlite3.connect(path, timeout=30)
+    with db:
+        db.execute("delete from premium where id = ?", (premium_id,))
+    db.close()
 
 
 async def run_check(env: dict[str, str], *args: str) -> tuple[int, str]:
