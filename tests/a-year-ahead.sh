@@ -8,7 +8,7 @@
 #   sh tests/a-year-ahead.sh                 the whole suite (README command (2)'s pytest, a year ahead)
 #   sh tests/a-year-ahead.sh tests/domain    any selection, pytest options included
 #   sh tests/a-year-ahead.sh --dated         the tests that meet "today" most (fixed dates, the clock
-#                                            mixes found): what .ci/run runs, in minutes, not ~40
+#                                            mixes found): what .ci/run runs, in a minute, not ~13
 set -eu
 cd "$(dirname "$0")/.."
 command -v faketime >/dev/null 2>&1 || { echo "no faketime: run sh tests/setup-system.sh" >&2; exit 2; }
