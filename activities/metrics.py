@@ -11,6 +11,9 @@ an activity whose write committed but whose answer was lost counts it again when
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import MetricMeter
+from temporalio.runtime import Runtime
 
 from domain.status import PaymentStatus
 
@@ -33,9 +36,17 @@ def match(matched: bool) -> None:
     )
 
 
-def delivery_attempt(result: str, latency_s: float | None) -> None:
+def _meter(client: Client) -> MetricMeter:
+    """The activity's meter; outside one (the outbox relay's first attempts) the client's runtime's,
+    which is the worker's."""
+    if activity.in_activity():
+        return activity.metric_meter()
+    return (client.service_client.config.runtime or Runtime.default()).metric_meter
+
+
+def delivery_attempt(client: Client, result: str, latency_s: float | None) -> None:
     """A webhook attempt was logged: its result, and the receiver's latency when one was called."""
-    meter = activity.metric_meter()
+    meter = _meter(client)
     meter.create_counter("payflow_delivery_attempts", "webhook delivery attempts by result").add(
         1, {"result": result}
     )
@@ -45,8 +56,8 @@ def delivery_attempt(result: str, latency_s: float | None) -> None:
         ).record(latency_s, {"result": result})
 
 
-def delivery_finished(status: str) -> None:
+def delivery_finished(client: Client, status: str) -> None:
     """A delivery series ended (`payflow_deliveries_total{status="succeeded"|"failed"}`)."""
-    activity.metric_meter().create_counter("payflow_deliveries", "finished webhook deliveries by status").add(
+    _meter(client).create_counter("payflow_deliveries", "finished webhook deliveries by status").add(
         1, {"status": status}
     )

@@ -20,9 +20,14 @@ from domain.webhooks import DISABLE_AFTER, RESPONSE_LIMIT, retry_after_seconds, 
 from infra.delivery_start import start_delivery
 from infra.settings import Settings
 from infra.ssrf import allowed_hosts, endpoint_problem
-from store.models import DeliveryAttempt, Event, WebhookEndpoint
-from store.webhooks import WebhookStore, delivery_input
+from store.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from store.webhooks import WebhookStore, delivery_input, is_claim
 
+FIRST_ATTEMPTS_AT_ONCE = 10
+"""First attempts one relay makes at a time (each within `webhook_timeout_s`)."""
+CLAIM_GRACE_S = 60
+"""Past `webhook_timeout_s` and this, a claimed first attempt with no outcome is a relay that stopped."""
+NO_OUTCOME = "no outcome recorded: the worker stopped during the attempt"
 TOKEN_LIMIT = 64 * 1024
 """The most of a customer's token answer read: a token and its lifetime are a few hundred bytes."""
 
@@ -31,38 +36,85 @@ log = logging.getLogger(__name__)
 
 
 class EventRelay:
-    """After an activity appends events, start their deliveries (the outbox relay).
+    """After an activity appends events, dispatch their deliveries (the outbox relay).
 
-    Safe to repeat: delivery rows are unique per (event, endpoint) and each workflow id starts once.
+    With `webhook_first_attempt_by_relay`, the relay makes a delivery's first attempt itself (claimed
+    first, so two relays never both make it) and starts its workflow only when that attempt failed;
+    otherwise, or for an endpoint already failing, it starts the workflow, which makes every attempt.
+    Safe to repeat: delivery rows are unique per (event, endpoint), an attempt is logged once and
+    each workflow id starts once.
     """
 
     def __init__(self, settings: Settings, store: WebhookStore) -> None:
         self._settings = settings
         self._store = store
+        self.attempts: WebhookActivities | None = None
+        """Set by the worker's WebhookActivities when the relay makes first attempts."""
         self._kicked = False
         self._kicked_relay: asyncio.Task[None] | None = None
 
     async def relay(self, tenant: str, client: Client | None = None) -> int:
-        """Start deliveries for the tenant's undispatched events (the activity's client by default)."""
+        """Dispatch the deliveries of the tenant's undispatched events (the activity's client by
+        default); returns the delivery workflows started. An event stays undispatched, for a later
+        relay, while another relay makes one of its first attempts or when a step failed."""
         events = await self._store.undispatched(tenant)
         if not events:
             return 0
-        endpoints = await self._store.endpoints(tenant)
-        started = 0
+        endpoints = {e.id: e for e in await self._store.endpoints(tenant)}
         client = client or activity.client()
-        for event in events:
-            for delivery in await self._store.ensure_deliveries(event, endpoints):
-                started += await start_delivery(client, self._settings, delivery_input(delivery))
-        await self._store.mark_dispatched([e.id for e in events if e.id is not None])
-        return started
+        gate = asyncio.Semaphore(FIRST_ATTEMPTS_AT_ONCE)
 
-    def kick(self) -> None:
+        async def dispatch(delivery: Delivery) -> bool | None:
+            async with gate:
+                return await self._dispatch(client, delivery, endpoints.get(delivery.endpoint_id))
+
+        work = [(e, await self._store.ensure_deliveries(e, list(endpoints.values()))) for e in events]
+        results = await asyncio.gather(
+            *(dispatch(d) for _, deliveries in work for d in deliveries), return_exceptions=True
+        )
+        outcomes = iter(results)
+        done = [e.id for e, deliveries in work if [next(outcomes) for _ in deliveries].count(None) == 0]
+        failed = [r for r in results if isinstance(r, BaseException)]
+        await self._store.mark_dispatched([i for i in done if i is not None])
+        if failed:
+            raise failed[0]
+        return sum(r is True for r in results)
+
+    async def _dispatch(
+        self, client: Client, delivery: Delivery, endpoint: WebhookEndpoint | None
+    ) -> bool | None:
+        """True when the delivery's workflow started; False when it needs none (made at once, or
+        started or ended before); None when another relay is making its first attempt, or it failed."""
+        if delivery.status != "pending":
+            return False
+        first = self.attempts
+        if first is None or delivery.series != 1 or endpoint is None or endpoint.failing_since is not None:
+            return await start_delivery(client, self._settings, delivery_input(delivery))
+        try:
+            outcome = await first.first_attempt(delivery, client)
+        except Exception:
+            log.exception("first attempt of delivery %s failed; a later relay makes it", delivery.id)
+            return None
+        if outcome is None:
+            return None
+        if outcome.result == "failed":
+            return await start_delivery(client, self._settings, delivery_input(delivery, outcome))
+        status = "succeeded" if outcome.result == "succeeded" else "failed"  # gone, disabled
+        await first.finish(DeliveryDone(delivery_id=delivery.id or 0, series=1, status=status), client)
+        return False
+
+    def kick(self, client: Client | None = None) -> None:
         """Relay soon, after the calling activity has answered, so no answer waits for deliveries to
         start. Coalesced: one relay runs at a time, and runs again if kicked meanwhile; what a crash
         leaves undispatched, the sweep relays."""
         self._kicked = True
         if self._kicked_relay is None or self._kicked_relay.done():
-            self._kicked_relay = asyncio.create_task(self._relay_kicked(activity.client()))
+            self._kicked_relay = asyncio.create_task(self._relay_kicked(client or activity.client()))
+
+    async def settled(self) -> None:
+        """Wait until no kicked relay runs (what a kick started, and what it kicked in turn)."""
+        while self._kicked_relay is not None and not self._kicked_relay.done():
+            await self._kicked_relay
 
     async def _relay_kicked(self, client: Client) -> None:
         while self._kicked:
@@ -92,7 +144,8 @@ class _Token:
 
 class WebhookActivities:
     """Calls customer URLs through `http`, the egress client (`infra.egress`): it connects only to
-    addresses the SSRF rules allow and follows no redirect."""
+    addresses the SSRF rules allow and follows no redirect. Makes the relay's first attempts too,
+    when `webhook_first_attempt_by_relay` is on."""
 
     def __init__(
         self, settings: Settings, http: httpx.AsyncClient, store: WebhookStore, relay: EventRelay
@@ -103,6 +156,8 @@ class WebhookActivities:
         self._relay = relay
         self._tokens: dict[str, _Token] = {}
         self._token_locks: dict[str, asyncio.Lock] = {}
+        if settings.webhook_first_attempt_by_relay:
+            relay.attempts = self
 
     @activity.defn
     async def attempt(self, request: AttemptRequest) -> AttemptOutcome:
@@ -110,6 +165,28 @@ class WebhookActivities:
         logged = await self._store.attempt(request.delivery_id, request.series, request.number)
         if logged is not None:
             return _logged_outcome(logged)
+        return await self._make(request, activity.client())
+
+    async def first_attempt(self, delivery: Delivery, client: Client) -> AttemptOutcome | None:
+        """The relay's attempt 1 of a delivery's first series, claimed before it is made: its outcome
+        (logged), or None while another relay makes it. A claim older than an attempt can last is a
+        relay that stopped during it: logged as failed with no outcome, and the workflow goes on."""
+        assert delivery.id is not None
+        request = AttemptRequest(delivery_id=delivery.id, series=1, number=1, at=datetime.now(UTC))
+        held = await self._store.claim_attempt(delivery.id, 1, 1, request.at)
+        if held is None:
+            return await self._make(request, client, claimed=True)
+        if not is_claim(held):
+            return _logged_outcome(held)
+        if request.at - held.at < timedelta(seconds=self._settings.webhook_timeout_s + CLAIM_GRACE_S):
+            return None
+        outcome = _logged_outcome(held)
+        await self._log(request, outcome, None, None, claimed=True)
+        return outcome
+
+    async def _make(
+        self, request: AttemptRequest, client: Client, *, claimed: bool = False
+    ) -> AttemptOutcome:
         delivery = await self._store.delivery(request.delivery_id)
         assert delivery is not None
         endpoint = await self._store.endpoint(delivery.endpoint_id)
@@ -119,8 +196,8 @@ class WebhookActivities:
             outcome = AttemptOutcome(
                 result="disabled", error=f"endpoint disabled: {endpoint.disabled_reason}"
             )
-            await self._log(request, outcome, None, None)
-            metrics.delivery_attempt(outcome.result, None)
+            await self._log(request, outcome, None, None, claimed=claimed)
+            metrics.delivery_attempt(client, outcome.result, None)
             return outcome
         started = time.monotonic()
         body = None
@@ -134,9 +211,9 @@ class WebhookActivities:
         except (httpx.HTTPError, BlockedUrl, OAuthFailure) as err:
             outcome = AttemptOutcome(result="failed", error=f"{type(err).__name__}: {err}"[:500])
         elapsed = time.monotonic() - started
-        outcome = await self._account(endpoint, outcome, request.at)  # logged as it ends, "disabled" too
-        await self._log(request, outcome, int(elapsed * 1000), body)
-        metrics.delivery_attempt(outcome.result, elapsed)
+        outcome = await self._account(endpoint, outcome, request.at, client)  # logged as it ends
+        await self._log(request, outcome, int(elapsed * 1000), body, claimed=claimed)
+        metrics.delivery_attempt(client, outcome.result, elapsed)
         return outcome
 
     async def _check(self, url: str) -> None:
@@ -219,7 +296,13 @@ class WebhookActivities:
         return cached.value
 
     async def _log(
-        self, request: AttemptRequest, outcome: AttemptOutcome, latency: int | None, body: str | None
+        self,
+        request: AttemptRequest,
+        outcome: AttemptOutcome,
+        latency: int | None,
+        body: str | None,
+        *,
+        claimed: bool = False,
     ) -> None:
         await self._store.record_attempt(
             DeliveryAttempt(
@@ -233,14 +316,20 @@ class WebhookActivities:
                 response_body=body,
                 result=outcome.result,
                 retry_after=outcome.retry_after,
-            )
+            ),
+            claimed=claimed,
         )
 
     async def _account(
-        self, endpoint: WebhookEndpoint, outcome: AttemptOutcome, at: datetime
+        self, endpoint: WebhookEndpoint, outcome: AttemptOutcome, at: datetime, client: Client
     ) -> AttemptOutcome:
-        """Endpoint health: 410 disables at once; five days of nothing but failures disable too."""
-        failing_since = await self._store.note_outcome(endpoint.id, outcome.result == "succeeded", at)
+        """Endpoint health: 410 disables at once; five days of nothing but failures disable too. A
+        success at an endpoint that was not failing when read writes nothing (a failure racing it is
+        cleared by the next success)."""
+        ok = outcome.result == "succeeded"
+        if ok and endpoint.failing_since is None:
+            return outcome
+        failing_since = await self._store.note_outcome(endpoint.id, ok, at)
         reason = None
         if outcome.result == "gone":
             reason = "the endpoint answered 410 Gone"
@@ -248,13 +337,16 @@ class WebhookActivities:
             reason = f"every attempt failed since {failing_since.isoformat()}"
             outcome = outcome.model_copy(update={"result": "disabled"})
         if reason is not None and await self._store.disable(endpoint.id, reason, at):
-            self._relay.kick()  # endpoint.disabled to the tenant's other endpoints
+            self._relay.kick(client)  # endpoint.disabled to the tenant's other endpoints
         return outcome
 
     @activity.defn
     async def finish_delivery(self, done: DeliveryDone) -> None:
+        await self.finish(done, activity.client())
+
+    async def finish(self, done: DeliveryDone, client: Client) -> None:
         await self._store.finish(done.delivery_id, done.series, done.status)
-        metrics.delivery_finished(done.status)
+        metrics.delivery_finished(client, done.status)
 
 
 class BlockedUrl(Exception):
@@ -266,7 +358,10 @@ class OAuthFailure(Exception):
 
 
 def _logged_outcome(logged: DeliveryAttempt) -> AttemptOutcome:
-    """The outcome an attempt's first run logged (read from its status when logged before `result`)."""
+    """The outcome an attempt's first run logged (read from its status when logged before `result`;
+    a claim whose relay stopped during the attempt is a failure with no known outcome)."""
+    if is_claim(logged):
+        return AttemptOutcome(result="failed", error=NO_OUTCOME)
     if logged.result is None:
         return _outcome(logged.status_code, logged.error)
     return AttemptOutcome(

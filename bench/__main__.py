@@ -73,6 +73,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument("--api-workers", type=int, default=1, help="API processes (payflow api --workers)")
     p.add_argument("--workers", type=int, default=1, help="`payflow worker` processes")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PAYFLOW_NAME=VALUE",
+        help="a setting for the API and the workers, e.g. PAYFLOW_WEBHOOK_FIRST_ATTEMPT_BY_RELAY=false",
+    )
     p.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     p.add_argument("--keep", action="store_true", help="keep the run's directory (logs, databases)")
     p.add_argument("--p4-events", type=int, help="P4's events (default 1,000; --quick 200)")
@@ -93,7 +100,10 @@ async def run(args: argparse.Namespace) -> int:
     names = named + [b for b in BENCHES if b in wanted]
     workdir = Path(tempfile.mkdtemp(prefix="payflow-bench-"))
     report = Report(args={k: str(v) for k, v in vars(args).items()})
-    options = StackOptions(db=args.db, api_workers=args.api_workers, workers=args.workers)
+    settings = dict(pair.partition("=")[::2] for pair in args.set)
+    if bad := [pair for pair in args.set if not pair.startswith("PAYFLOW_") or "=" not in pair]:
+        raise SystemExit(f"--set takes PAYFLOW_NAME=VALUE, not {', '.join(bad)}")
+    options = StackOptions(db=args.db, api_workers=args.api_workers, workers=args.workers, env=settings)
     failed = False
     console.print(f"payflow under test: {sut.payflow} ({args.stack} stack); run directory {workdir}")
     try:

@@ -93,6 +93,7 @@ def flow_b(ctx: Context, auth: dict[str, str], tenant: str) -> Flow:
     return one
 
 
+DELIVERY = "WebhookDeliveryWorkflow"
 ENDPOINT = "select id, tenant from webhookendpoint where url = :url"
 EVENTS = "select type, count(*) from event where id > :since and tenant = :tenant group by type"
 SUCCEEDED = (
@@ -231,6 +232,15 @@ async def run(ctx: Context) -> None:
             f"{label}: Temporal per flow",
             f"{c['events']:g} events, {c['actions']:g} actions, {c['workflow_tasks']:g} workflow tasks, "
             f"{_activities(c)} activities, {r['webhook_deliveries']:g} deliveries",
+        )
+        fan_out = r["per_workflow"].get(DELIVERY, {})
+        runs, delivered = r["workflows"].get(DELIVERY, 0), r["webhook_deliveries"] * r["flows"]
+        ctx.report.add(
+            "P4b",
+            f"{label}: Temporal per delivered event (delivery workflows)",
+            f"{fan_out.get('events', 0) * runs / delivered:.2f} events, "
+            f"{fan_out.get('actions', 0) * runs / delivered:.2f} actions "
+            f"({runs} workflows for {delivered:g} deliveries)",
         )
         s = r["store_total"]
         ctx.report.add(

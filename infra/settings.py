@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = TIMEOUT_S
     """The whole of a webhook attempt (connect, send, answer): past it the attempt fails, however slowly
     the receiver keeps answering."""
+    webhook_first_attempt_by_relay: bool = True
+    """The outbox relay makes each delivery's first attempt itself (to an endpoint not failing) and
+    starts a delivery workflow only when it failed: a delivery that succeeds at once has its attempt
+    logged and no workflow. Off: every delivery is a workflow from its first attempt."""
     relay_sweep_s: float = 5.0
     """How often the worker relays events that no writer relayed (it died between commit and relay)."""
     update_timeout_s: float = 20.0

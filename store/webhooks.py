@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.delivery_flow import DeliveryInput
+from domain.delivery_flow import AttemptOutcome, DeliveryInput
 from domain.webhooks import matches, new_secret
 from store.db import SessionFactory, add_once, transaction
 from store.events import append
@@ -24,8 +25,9 @@ def generate_secret() -> str:
     return new_secret(secrets.token_bytes(32))
 
 
-def delivery_input(delivery: Delivery) -> DeliveryInput:
-    """The delivery workflow's input for a delivery row (its schedule comes from the settings)."""
+def delivery_input(delivery: Delivery, last: AttemptOutcome | None = None) -> DeliveryInput:
+    """The delivery workflow's input for a delivery row (its schedule comes from the settings);
+    `last`: the outcome of the relay's failed first attempt, which the workflow goes on from."""
     assert delivery.id is not None
     return DeliveryInput(
         delivery_id=delivery.id,
@@ -34,7 +36,14 @@ def delivery_input(delivery: Delivery) -> DeliveryInput:
         tenant=delivery.tenant,
         event_type=delivery.event_type,
         series=delivery.series,
+        attempted=0 if last is None else 1,
+        last=last,
     )
+
+
+def is_claim(attempt: DeliveryAttempt) -> bool:
+    """A row the relay wrote before making the attempt, with no outcome yet."""
+    return attempt.result is None and attempt.status_code is None and attempt.error is None
 
 
 class WebhookStore:
@@ -214,23 +223,42 @@ class WebhookStore:
                 )
             ).first()
 
-    async def record_attempt(self, attempt: DeliveryAttempt) -> DeliveryAttempt:
-        """Log an attempt once: a retried activity finds the first record and keeps it."""
+    async def claim_attempt(
+        self, delivery_id: int, series: int, number: int, at: datetime
+    ) -> DeliveryAttempt | None:
+        """Claim an attempt before making it, so that two relays never both make it: None when this
+        call claimed it, else the row already there (logged, or another relay's claim of `at`)."""
+        claim = DeliveryAttempt(delivery_id=delivery_id, series=series, number=number, at=at)
+        if await add_once(self._sessions, claim):
+            return None
+        return await self.attempt(delivery_id, series, number)
+
+    async def record_attempt(self, attempt: DeliveryAttempt, *, claimed: bool = False) -> DeliveryAttempt:
+        """Log an attempt once: a retried activity finds the first record and keeps it. `claimed`: the
+        outcome of an attempt claimed by `claim_attempt`, written into the claim's row unless another
+        relay wrote one there first."""
         try:
             async with transaction(self._sessions) as s:
-                s.add(attempt)
-                delivery = await s.get(Delivery, attempt.delivery_id)
-                assert delivery is not None
-                delivery.attempts += 1
-                delivery.last_status_code = attempt.status_code
-                delivery.last_error = attempt.error
-                delivery.updated_at = utcnow()
-                s.add(delivery)
+                if claimed:
+                    taken = await _fill_claim(s, attempt)
+                else:
+                    s.add(attempt)
+                    taken = True
+                if taken:
+                    delivery = await s.get(Delivery, attempt.delivery_id)
+                    assert delivery is not None
+                    delivery.attempts += 1
+                    delivery.last_status_code = attempt.status_code
+                    delivery.last_error = attempt.error
+                    delivery.updated_at = utcnow()
+                    s.add(delivery)
         except IntegrityError:
-            found = await self.attempt(attempt.delivery_id, attempt.series, attempt.number)
-            assert found is not None
-            return found
-        return attempt
+            taken = False
+        if taken:
+            return attempt
+        found = await self.attempt(attempt.delivery_id, attempt.series, attempt.number)
+        assert found is not None
+        return found
 
     async def finish(self, delivery_id: int, series: int, status: str) -> None:
         async with transaction(self._sessions) as s:
@@ -284,3 +312,25 @@ class WebhookStore:
             return list(
                 (await s.exec(q.order_by(col(DeliveryAttempt.series), col(DeliveryAttempt.number)))).all()
             )
+
+
+async def _fill_claim(s: AsyncSession, attempt: DeliveryAttempt) -> bool:
+    """Write the attempt's outcome into its claim's row; False when the row holds one already."""
+    result = await s.exec(
+        update(DeliveryAttempt)
+        .where(
+            col(DeliveryAttempt.delivery_id) == attempt.delivery_id,
+            col(DeliveryAttempt.series) == attempt.series,
+            col(DeliveryAttempt.number) == attempt.number,
+            col(DeliveryAttempt.result).is_(None),
+            col(DeliveryAttempt.status_code).is_(None),
+            col(DeliveryAttempt.error).is_(None),
+        )
+        .values(
+            **{
+                name: getattr(attempt, name)
+                for name in ("status_code", "latency_ms", "error", "response_body", "result", "retry_after")
+            }
+        )
+    )
+    return bool(result.rowcount == 1)

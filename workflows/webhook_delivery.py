@@ -3,6 +3,8 @@
 Attempts follow the schedule (0 s, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h by default) with ±20 %
 jitter from `workflow.random()`; a receiver's Retry-After (429/503) pushes the next attempt back.
 Exhausted, the delivery is `failed` (the dead letter); a replay starts a new run with a new series.
+The outbox relay makes a first series' attempt 1 itself and starts this workflow only when it failed
+(`DeliveryInput.attempted`): a delivery that succeeds at once costs Temporal nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import interfaces as acts
-    from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone, DeliveryInput
+    from domain.delivery_flow import AttemptRequest, DeliveryDone, DeliveryInput
     from domain.webhooks import next_delay
     from workflows import search_attributes as sa
     from workflows import ui_details
@@ -39,8 +41,8 @@ class WebhookDeliveryWorkflow:
                 sa.DELIVERY_STATUS.value_set("pending"),
             ]
         )
-        status, retry_after, number = "failed", None, 0
-        outcome: AttemptOutcome | None = None
+        status, number, outcome = "failed", request.attempted, request.last
+        retry_after = outcome.retry_after if outcome is not None else None
         total = len(request.schedule)
         while (
             delay := next_delay(request.schedule, number + 1, workflow.random().random(), retry_after)

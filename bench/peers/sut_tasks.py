@@ -88,8 +88,12 @@ async def seed_events(db_url: str, tenant: str, count: int, url: str) -> dict[st
 
 async def relay(tenant: str) -> dict[str, Any]:
     """Start the deliveries of the tenant's undispatched events, as a writing activity's relay does."""
-    from activities.webhooks import EventRelay
+    import httpx
+
+    from activities.webhooks import EventRelay, WebhookActivities
+    from infra.egress import egress_client
     from infra.settings import Settings
+    from infra.ssrf import allowed_hosts
     from infra.temporal import connect
     from store.db import make_engine, session_factory
     from store.webhooks import WebhookStore
@@ -97,12 +101,16 @@ async def relay(tenant: str) -> dict[str, Any]:
     settings = Settings()
     engine = make_engine(settings.database_url)
     client = await connect(settings)
-    relay = EventRelay(settings, WebhookStore(session_factory(engine)))
-    started_at = time.time()
-    started = 0
-    while n := await relay.relay(tenant, client):
-        started += n
-    result = {"started": started, "t0": started_at, "t1": time.time()}
+    store = WebhookStore(session_factory(engine))
+    relay = EventRelay(settings, store)
+    limits = httpx.Limits(max_connections=settings.worker_max_activities)
+    async with egress_client(allowed_hosts(settings.webhook_allow_hosts), limits) as customers:
+        WebhookActivities(settings, customers, store, relay)
+        started_at = time.time()
+        started = 0
+        while await store.undispatched(tenant, limit=1):
+            started += await relay.relay(tenant, client)
+        result = {"started": started, "t0": started_at, "t1": time.time()}
     await engine.dispose()
     return result
 

@@ -304,11 +304,18 @@ FLOWS = sorted(set(WRITERS.values()), key=lambda flow: flow.__name__)
 
 @pytest.mark.parametrize("flow", FLOWS, ids=[flow.__name__ for flow in FLOWS])
 async def test_faults_after_the_commit_change_nothing(make_stack: StackFactory, flow: Flow) -> None:
-    """Every writing activity of the flow fails once per execution after its commit."""
+    """Every writing activity of the flow fails once per execution after its commit. The receiver
+    fails its first delivery, so each flow has deliveries the relay made at once and one that its
+    workflow (`attempt`, `finish_delivery`) made."""
     writers = [name for name, its_flow in WRITERS.items() if its_flow is flow]
     faults = FailAfterCommit(writers)
     app = receiver.create_app()
-    settings: dict[str, Any] = {"cn_mode": MODES.get(flow, "internal"), "webhook_allow_hosts": "127.0.0.1"}
+    app.state.sim.behaviour.fail_next = 1
+    settings: dict[str, Any] = {
+        "cn_mode": MODES.get(flow, "internal"),
+        "webhook_allow_hosts": "127.0.0.1",
+        "webhook_schedule": "0,1,1",  # the failed first delivery's next attempt after 1 s, not 5
+    }
     settings |= SETTINGS.get(flow, {})
     async with (
         serve(app, free_port()) as url,

@@ -9,11 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor
 
-from activities.webhooks import EventRelay
+from activities.webhooks import EventRelay, WebhookActivities
+from domain.delivery_flow import delivery_workflow_id
+from infra.egress import egress_client
 from infra.settings import Settings
+from infra.ssrf import allowed_hosts
 from payflow.servers import free_port, serve
 from payflow.workers import worker
 from simulators import receiver
@@ -32,6 +38,9 @@ class Hooks:
     store: WebhookStore
     receiver: ReceiverState
     url: str
+    relay: EventRelay
+    customers: httpx.AsyncClient
+    """The egress client the relay's first attempts go through."""
 
     async def endpoint(
         self, tenant: str = "demo", path: str = "/webhooks", url: str | None = None, **extra: Any
@@ -42,8 +51,11 @@ class Hooks:
         self.receiver.secrets.append(secret)
         return endpoint
 
-    async def emit(self, event_type: str = "case_created", tenant: str = "demo", n: int = 1) -> list[int]:
-        """Append events as an activity would, then run the relay that starts their deliveries."""
+    async def emit(
+        self, event_type: str = "case_created", tenant: str = "demo", n: int = 1, *, relayed: bool = True
+    ) -> list[int]:
+        """Append events as an activity would, then (unless not `relayed`) run the relay that dispatches
+        their deliveries (with the first attempts it makes, and the relays those kick)."""
         ids = []
         async with transaction(self.sessions) as s:
             for _ in range(n):
@@ -56,7 +68,9 @@ class Hooks:
                     "case": {"number": "4711"},
                 }
                 ids.append((await append(s, tenant, key, payload)).id)
-        await EventRelay(self.settings, self.store).relay(tenant, client=self.client)
+        if relayed:
+            await self.relay.relay(tenant, client=self.client)
+            await self.relay.settled()
         return [i for i in ids if i is not None]
 
 
@@ -69,5 +83,34 @@ async def hooks(
     settings = Settings(database_url=db_url, **defaults | overrides)
     app = receiver.create_app()
     sessions = session_factory(make_engine(db_url))
-    async with serve(app, port) as url, worker(client, settings, interceptors=interceptors):
-        yield Hooks(client, settings, sessions, WebhookStore(sessions), app.state.sim, url)
+    store = WebhookStore(sessions)
+    relay = EventRelay(settings, store)
+    async with (
+        serve(app, port) as url,
+        worker(client, settings, interceptors=interceptors),
+        egress_client(allowed_hosts(settings.webhook_allow_hosts), httpx.Limits()) as customers,
+    ):
+        WebhookActivities(settings, customers, store, relay)
+        yield Hooks(client, settings, sessions, store, app.state.sim, url, relay, customers)
+
+
+async def finished(env: WorkflowEnvironment | None, h: Hooks, event_id: int, endpoint_id: str) -> str:
+    """The delivery's result: its workflow's (on the time-skipping `env`, letting it skip time while it
+    waits, as a started handle does); or the delivery's status when the relay's first attempt ended it
+    and no workflow ran."""
+    handle = h.client.get_workflow_handle(delivery_workflow_id(event_id, endpoint_id))
+    try:
+        await handle.describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        [delivery] = [
+            d
+            for d in await h.store.deliveries(None)
+            if (d.event_id, d.endpoint_id) == (event_id, endpoint_id)
+        ]
+        return delivery.status
+    if env is None:
+        return str(await handle.result())
+    async with env.time_skipping_unlocked():  # type: ignore[attr-defined]
+        return str(await handle.result())

@@ -15,18 +15,9 @@ from domain.delivery_flow import delivery_workflow_id
 from domain.webhooks import DEFAULT_SCHEDULE
 from simulators.receiver import Behaviour
 from store.events import after
-from tests.webhooks.harness import Hooks, hooks
+from tests.webhooks.harness import Hooks, finished, hooks
 from tests.workflows.harness import record
 from workflows import search_attributes as sa
-
-
-async def finished(env: WorkflowEnvironment, event_id: int, endpoint_id: str) -> str:
-    """The delivery's result, letting the test server skip time while it waits (as a started handle does)."""
-    async with env.time_skipping_unlocked():  # type: ignore[attr-defined]
-        result: str = await env.client.get_workflow_handle(
-            delivery_workflow_id(event_id, endpoint_id)
-        ).result()
-    return result
 
 
 async def _webhook_id(h: Hooks, event_id: int) -> str:
@@ -49,7 +40,7 @@ async def test_receiver_down_then_up_follows_the_schedule(time_env: WorkflowEnvi
         h.receiver.behaviour.fail_next = 3
         [event_id] = await h.emit()
         handle = time_env.client.get_workflow_handle(delivery_workflow_id(event_id, endpoint.id))
-        assert await finished(time_env, event_id, endpoint.id) == "succeeded"
+        assert await finished(time_env, h, event_id, endpoint.id) == "succeeded"
         [delivery] = await h.store.deliveries("demo")
         attempts = await h.store.attempts(delivery.id)  # type: ignore[arg-type]
         assert [a.status_code for a in attempts] == [500, 500, 500, 200]
@@ -62,7 +53,9 @@ async def test_receiver_down_then_up_follows_the_schedule(time_env: WorkflowEnvi
         described = await handle.describe()
         assert described.typed_search_attributes.get(sa.DELIVERY_STATUS) == "succeeded"
         assert described.typed_search_attributes.get(sa.ENDPOINT_ID) == endpoint.id
-        await record(handle, "../webhook_delivery/local_steps_delivered")  # since local-delivery-steps
+        await record(
+            handle, "../webhook_delivery/after_relay_first_attempt"
+        )  # attempts 2-4 (the relay made 1)
 
 
 async def test_never_up_is_a_dead_letter_until_replayed(time_env: WorkflowEnvironment, db_url: str) -> None:
@@ -70,7 +63,7 @@ async def test_never_up_is_a_dead_letter_until_replayed(time_env: WorkflowEnviro
         endpoint = await h.endpoint()
         h.receiver.behaviour.down = True
         [event_id] = await h.emit()
-        assert await finished(time_env, event_id, endpoint.id) == "failed"
+        assert await finished(time_env, h, event_id, endpoint.id) == "failed"
         [delivery] = await h.store.deliveries("demo")
         attempts = await h.store.attempts(delivery.id)  # type: ignore[arg-type]
         assert len(attempts) == len(DEFAULT_SCHEDULE) and delivery.status == "failed"
@@ -78,7 +71,7 @@ async def test_never_up_is_a_dead_letter_until_replayed(time_env: WorkflowEnviro
 
         h.receiver.behaviour.down = False
         assert await replay(time_env.client, h.settings, h.store, delivery)
-        assert await finished(time_env, event_id, endpoint.id) == "succeeded"
+        assert await finished(time_env, h, event_id, endpoint.id) == "succeeded"
         [again] = await h.store.deliveries("demo")
         assert (again.status, again.series) == ("succeeded", 2)
         assert [a.series for a in await h.store.attempts(again.id)] == [1] * 8 + [2]  # type: ignore[arg-type]
@@ -95,10 +88,12 @@ async def test_webhook_ids_differ_across_tenants_and_repeat_across_retries_and_r
         h.receiver.behaviour.fail_next = 2
         firsts = {tenant: (await h.emit(tenant=tenant))[0] for tenant in endpoints}
         for tenant, event_id in firsts.items():
-            assert await finished(time_env, event_id, endpoints[tenant].id) == "succeeded"
+            assert await finished(time_env, h, event_id, endpoints[tenant].id) == "succeeded"
         [delivery] = await h.store.deliveries("other-tenant")
         assert await replay(time_env.client, h.settings, h.store, delivery)
-        assert await finished(time_env, firsts["other-tenant"], endpoints["other-tenant"].id) == "succeeded"
+        assert (
+            await finished(time_env, h, firsts["other-tenant"], endpoints["other-tenant"].id) == "succeeded"
+        )
 
         sent: dict[str, set[str]] = {}
         for r in h.receiver.received:
@@ -130,13 +125,13 @@ async def test_410_disables_the_endpoint_and_tells_the_others(
         other = await h.endpoint(path="/webhooks/other")
         h.receiver.named["gone"] = Behaviour(gone=True)
         [event_id] = await h.emit()
-        assert await finished(time_env, event_id, gone.id) == "failed"
-        assert await finished(time_env, event_id, other.id) == "succeeded"
+        assert await finished(time_env, h, event_id, gone.id) == "failed"
+        assert await finished(time_env, h, event_id, other.id) == "succeeded"
         disabled = await h.store.endpoint(gone.id)
         assert disabled is not None and not disabled.enabled and "410" in (disabled.disabled_reason or "")
         notices = [d for d in await h.store.deliveries("demo", event_type="endpoint.disabled")]
         assert [d.endpoint_id for d in notices] == [other.id]  # only to the endpoints still enabled
-        result = await finished(time_env, notices[0].event_id, other.id)
+        result = await finished(time_env, h, notices[0].event_id, other.id)
         assert result == "succeeded"
         body = json.loads(h.receiver.delivered()[-1]["body"])
         assert body["type"] == "endpoint.disabled" and body["data"]["endpoint"]["id"] == gone.id
@@ -147,11 +142,14 @@ async def test_five_days_of_failures_disable_the_endpoint(time_env: WorkflowEnvi
         endpoint = await h.endpoint()
         h.receiver.behaviour.down = True
         [first] = await h.emit()
-        assert await finished(time_env, first, endpoint.id) == "failed"
-        assert (await h.store.endpoint(endpoint.id)).enabled  # type: ignore[union-attr]  # ~28 h of failures
-        await time_env.sleep(timedelta(days=4))
+        assert await finished(time_env, h, first, endpoint.id) == "failed"
+        endpoint = await h.store.endpoint(endpoint.id)  # type: ignore[assignment]
+        assert endpoint.enabled and endpoint.failing_since is not None  # ~28 h (±20 %) of failures
+        await time_env.sleep(
+            endpoint.failing_since + timedelta(days=5, minutes=1) - await time_env.get_current_time()
+        )
         [second] = await h.emit()
-        assert await finished(time_env, second, endpoint.id) == "failed"
+        assert await finished(time_env, h, second, endpoint.id) == "failed"
         disabled = await h.store.endpoint(endpoint.id)
         assert disabled is not None and not disabled.enabled
         assert (disabled.disabled_reason or "").startswith("every attempt failed since")
@@ -175,7 +173,7 @@ async def test_oauth_bearer_from_the_customers_token_url_is_cached(
         h.receiver.behaviour.oauth = True
         ids = await h.emit(n=3)
         for event_id in ids:
-            assert await finished(time_env, event_id, endpoint.id) == "succeeded"
+            assert await finished(time_env, h, event_id, endpoint.id) == "succeeded"
         assert h.receiver.tokens == ["tok-0"]  # one token for three deliveries: cached until it expires
         assert {r["authorization"] for r in h.receiver.received} == {"Bearer tok-0"}
 
@@ -191,7 +189,7 @@ async def test_signatures_verify_with_the_reference_library_during_rotation(
         new_secret = generate_secret()
         await h.store.rotate_secret(endpoint.id, new_secret, datetime.now(UTC))
         [event_id] = await h.emit()
-        assert await finished(time_env, event_id, endpoint.id) == "succeeded"
+        assert await finished(time_env, h, event_id, endpoint.id) == "succeeded"
         [request] = h.receiver.received
         headers = {
             "webhook-id": request["webhook_id"],

@@ -20,11 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from temporalio.testing import WorkflowEnvironment
 
-from domain.delivery_flow import delivery_workflow_id
 from infra.ssrf import endpoint_problem
 from simulators.receiver import Behaviour
 from store.models import DeliveryAttempt, WebhookEndpoint
-from tests.webhooks.harness import Hooks, hooks
+from tests.webhooks.harness import Hooks, finished, hooks
 
 PUBLIC = "93.184.215.14"
 """A public address the resolver answers to the check; no test connects to it."""
@@ -133,7 +132,7 @@ def certificate(host: str, directory: Path) -> tuple[Path, ssl.SSLContext]:
 async def delivered(h: Hooks, endpoint: WebhookEndpoint) -> tuple[str, DeliveryAttempt]:
     """Emit one event to `endpoint` and wait for its delivery (one attempt: schedule "0")."""
     [event_id] = await h.emit()
-    result: str = await h.client.get_workflow_handle(delivery_workflow_id(event_id, endpoint.id)).result()
+    result = await finished(None, h, event_id, endpoint.id)
     [delivery] = await h.store.deliveries("demo", endpoint_id=endpoint.id)
     assert delivery.id is not None
     [attempt] = await h.store.attempts(delivery.id)

@@ -9,15 +9,17 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from tests.faults.inject import FailAfterCommit
-from tests.webhooks.harness import hooks
-from tests.webhooks.test_delivery_workflow import finished
+from tests.webhooks.harness import finished, hooks
 
 
 async def test_a_retried_attempt_keeps_retry_after_and_disabled(
     time_env: WorkflowEnvironment, db_url: str
 ) -> None:
     crash = FailAfterCommit(["attempt"])  # every attempt logs its outcome, then "dies" once
-    async with hooks(time_env.client, db_url, interceptors=[crash]) as h:
+    # the workflow's attempts (an endpoint already failing, a replay): the relay makes no first attempt
+    async with hooks(
+        time_env.client, db_url, interceptors=[crash], webhook_first_attempt_by_relay=False
+    ) as h:
         endpoint = await h.endpoint()
         h.receiver.behaviour.fail_next, h.receiver.behaviour.failure_status = 1, 503
         h.receiver.behaviour.retry_after = 3000
@@ -28,7 +30,7 @@ async def test_a_retried_attempt_keeps_retry_after_and_disabled(
                 await asyncio.sleep(0.05)
         assert await h.store.disable(endpoint.id, "disabled by the test", await time_env.get_current_time())
 
-        assert await finished(time_env, event_id, endpoint.id) == "failed"
+        assert await finished(time_env, h, event_id, endpoint.id) == "failed"
         first, *others = await h.store.attempts(delivery.id)  # type: ignore[arg-type]
         assert first.status_code == 503 and crash.injected["attempt"] >= 2
         assert [a.error for a in others] == ["endpoint disabled: disabled by the test"]  # then it stopped
