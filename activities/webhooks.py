@@ -57,20 +57,22 @@ class EventRelay:
         """Dispatch the deliveries of the tenant's undispatched events (the activity's client by
         default); returns the delivery workflows started. An event stays undispatched, for a later
         relay, while another relay makes one of its first attempts or when a step failed."""
-        events = await self._store.undispatched(tenant)
+        return await self._relay_events(tenant, await self._store.undispatched(tenant), client)
+
+    async def _relay_events(self, tenant: str, events: list[Event], client: Client | None) -> int:
         if not events:
             return 0
         endpoints = {e.id: e for e in await self._store.endpoints(tenant)}
         client = client or activity.client()
         gate = asyncio.Semaphore(FIRST_ATTEMPTS_AT_ONCE)
 
-        async def dispatch(delivery: Delivery) -> bool | None:
+        async def dispatch(event: Event, delivery: Delivery) -> bool | None:
             async with gate:
-                return await self._dispatch(client, delivery, endpoints.get(delivery.endpoint_id))
+                return await self._dispatch(client, event, delivery, endpoints.get(delivery.endpoint_id))
 
         work = [(e, await self._store.ensure_deliveries(e, list(endpoints.values()))) for e in events]
         results = await asyncio.gather(
-            *(dispatch(d) for _, deliveries in work for d in deliveries), return_exceptions=True
+            *(dispatch(e, d) for e, deliveries in work for d in deliveries), return_exceptions=True
         )
         outcomes = iter(results)
         done = [e.id for e, deliveries in work if [next(outcomes) for _ in deliveries].count(None) == 0]
@@ -81,7 +83,7 @@ class EventRelay:
         return sum(r is True for r in results)
 
     async def _dispatch(
-        self, client: Client, delivery: Delivery, endpoint: WebhookEndpoint | None
+        self, client: Client, event: Event, delivery: Delivery, endpoint: WebhookEndpoint | None
     ) -> bool | None:
         """True when the delivery's workflow started; False when it needs none (made at once, or
         started or ended before); None when another relay is making its first attempt, or it failed."""
@@ -91,7 +93,7 @@ class EventRelay:
         if first is None or delivery.series != 1 or endpoint is None or endpoint.failing_since is not None:
             return await start_delivery(client, self._settings, delivery_input(delivery))
         try:
-            outcome = await first.first_attempt(delivery, client)
+            outcome = await first.first_attempt(delivery, endpoint, event, client)
         except Exception:
             log.exception("first attempt of delivery %s failed; a later relay makes it", delivery.id)
             return None
@@ -99,9 +101,7 @@ class EventRelay:
             return None
         if outcome.result == "failed":
             return await start_delivery(client, self._settings, delivery_input(delivery, outcome))
-        status = "succeeded" if outcome.result == "succeeded" else "failed"  # gone, disabled
-        await first.finish(DeliveryDone(delivery_id=delivery.id or 0, series=1, status=status), client)
-        return False
+        return False  # ended by its first attempt
 
     def kick(self, client: Client | None = None) -> None:
         """Relay soon, after the calling activity has answered, so no answer waits for deliveries to
@@ -130,8 +130,11 @@ class EventRelay:
 
     async def _relay_older_than(self, client: Client, cutoff: datetime) -> None:
         try:
-            for tenant in await self._store.tenants_with_undispatched(cutoff):
-                await self.relay(tenant, client)
+            by_tenant: dict[str, list[Event]] = {}
+            for event in await self._store.undispatched(None, before=cutoff):
+                by_tenant.setdefault(event.tenant, []).append(event)
+            for tenant, events in by_tenant.items():
+                await self._relay_events(tenant, events, client)
         except Exception as err:  # the database or Temporal is down: the sweep tries again
             log.warning("event relay failed: %s: %s", type(err).__name__, err)
 
@@ -167,36 +170,45 @@ class WebhookActivities:
             return _logged_outcome(logged)
         return await self._make(request, activity.client())
 
-    async def first_attempt(self, delivery: Delivery, client: Client) -> AttemptOutcome | None:
+    async def first_attempt(
+        self, delivery: Delivery, endpoint: WebhookEndpoint, event: Event, client: Client
+    ) -> AttemptOutcome | None:
         """The relay's attempt 1 of a delivery's first series, claimed before it is made: its outcome
-        (logged), or None while another relay makes it. A claim older than an attempt can last is a
-        relay that stopped during it: logged as failed with no outcome, and the workflow goes on."""
+        (logged, and the delivery ended with it unless it failed), or None while another relay makes
+        it. A claim older than an attempt can last is a relay that stopped during it: logged as failed
+        with no outcome, and the workflow goes on."""
         assert delivery.id is not None
         request = AttemptRequest(delivery_id=delivery.id, series=1, number=1, at=datetime.now(UTC))
         held = await self._store.claim_attempt(delivery.id, 1, 1, request.at)
         if held is None:
-            return await self._make(request, client, claimed=True)
-        if not is_claim(held):
-            return _logged_outcome(held)
+            return await self._make(request, client, claimed=True, known=(endpoint, event))
+        if not is_claim(held):  # logged by a relay that stopped before it ended the delivery
+            outcome = _logged_outcome(held)
+            if (ends := _ends(outcome)) is not None:
+                await self.finish(DeliveryDone(delivery_id=delivery.id, series=1, status=ends), client)
+            return outcome
         if request.at - held.at < timedelta(seconds=self._settings.webhook_timeout_s + CLAIM_GRACE_S):
             return None
         outcome = _logged_outcome(held)
-        await self._log(request, outcome, None, None, claimed=True)
+        await self._log(request, outcome, None, None, client, claimed=True)
         return outcome
 
     async def _make(
-        self, request: AttemptRequest, client: Client, *, claimed: bool = False
+        self,
+        request: AttemptRequest,
+        client: Client,
+        *,
+        claimed: bool = False,
+        known: tuple[WebhookEndpoint, Event] | None = None,
     ) -> AttemptOutcome:
-        delivery = await self._store.delivery(request.delivery_id)
-        assert delivery is not None
-        endpoint = await self._store.endpoint(delivery.endpoint_id)
-        event = await self._store.event(delivery.event_id)
-        assert endpoint is not None and event is not None
+        """Make the attempt and log it; `claimed`: the relay's, logged into its claim and ending the
+        delivery in the same transaction unless it failed; `known`: its endpoint and event as read."""
+        endpoint, event = known or await self._rows(request.delivery_id)
         if not endpoint.enabled:
             outcome = AttemptOutcome(
                 result="disabled", error=f"endpoint disabled: {endpoint.disabled_reason}"
             )
-            await self._log(request, outcome, None, None, claimed=claimed)
+            await self._log(request, outcome, None, None, client, claimed=claimed)
             metrics.delivery_attempt(client, outcome.result, None)
             return outcome
         started = time.monotonic()
@@ -212,9 +224,17 @@ class WebhookActivities:
             outcome = AttemptOutcome(result="failed", error=f"{type(err).__name__}: {err}"[:500])
         elapsed = time.monotonic() - started
         outcome = await self._account(endpoint, outcome, request.at, client)  # logged as it ends
-        await self._log(request, outcome, int(elapsed * 1000), body, claimed=claimed)
+        await self._log(request, outcome, int(elapsed * 1000), body, client, claimed=claimed)
         metrics.delivery_attempt(client, outcome.result, elapsed)
         return outcome
+
+    async def _rows(self, delivery_id: int) -> tuple[WebhookEndpoint, Event]:
+        delivery = await self._store.delivery(delivery_id)
+        assert delivery is not None
+        endpoint = await self._store.endpoint(delivery.endpoint_id)
+        event = await self._store.event(delivery.event_id)
+        assert endpoint is not None and event is not None
+        return endpoint, event
 
     async def _check(self, url: str) -> None:
         """The SSRF rules again at each attempt (the client checks the address it connects to, too)."""
@@ -301,9 +321,11 @@ class WebhookActivities:
         outcome: AttemptOutcome,
         latency: int | None,
         body: str | None,
+        client: Client,
         *,
         claimed: bool = False,
     ) -> None:
+        ends = _ends(outcome) if claimed else None
         await self._store.record_attempt(
             DeliveryAttempt(
                 delivery_id=request.delivery_id,
@@ -318,7 +340,10 @@ class WebhookActivities:
                 retry_after=outcome.retry_after,
             ),
             claimed=claimed,
+            ends=ends,
         )
+        if ends is not None:
+            metrics.delivery_finished(client, ends)
 
     async def _account(
         self, endpoint: WebhookEndpoint, outcome: AttemptOutcome, at: datetime, client: Client
@@ -355,6 +380,13 @@ class BlockedUrl(Exception):
 
 class OAuthFailure(Exception):
     pass
+
+
+def _ends(outcome: AttemptOutcome) -> str | None:
+    """How a first attempt by the relay ends its delivery: None when it failed (the workflow goes on)."""
+    if outcome.result == "failed":
+        return None
+    return "succeeded" if outcome.result == "succeeded" else "failed"  # gone, disabled
 
 
 def _logged_outcome(logged: DeliveryAttempt) -> AttemptOutcome:

@@ -124,6 +124,18 @@ class DevStack(Stack):
         used["machine"] = machine_busy_s()
         return used
 
+    def role_processes(self, roles: list[str]) -> list[RoleProcess]:
+        """The dev group's processes of these roles (`profile` attaches py-spy to each)."""
+        group = self.apps[0].group() if self.apps else []
+        return [RoleProcess(role, pid) for pid in group if (role := _role(pid)) in roles]
+
+
+class RoleProcess:
+    """A process of the dev group, named by its role."""
+
+    def __init__(self, name: str, pid: int) -> None:
+        self.name, self.pid = name, pid
+
 
 def _role(pid: int) -> str:
     try:

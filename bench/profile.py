@@ -27,6 +27,7 @@ import httpx
 
 from bench import load, p5
 from bench.context import Context
+from bench.dev_stack import DevStack, RoleProcess
 from bench.p2 import line
 from bench.report import Report, console
 from bench.stack import Proc, Stack, cpu_share
@@ -133,7 +134,11 @@ async def run(stack: Stack, args: argparse.Namespace, report: Report) -> None:
     ctx = Context(stack, report, args)
     await ctx.settle()
     reads = args.target == "reads"
-    targets: list[Proc] = [*stack.apps] if reads else [*stack.apps, *stack.workers]
+    targets: list[Proc | RoleProcess]
+    if isinstance(stack, DevStack):  # its API and worker are children of the dev process
+        targets = stack.role_processes(["api"] if reads else ["api", "worker"])
+    else:
+        targets = [*stack.apps] if reads else [*stack.apps, *stack.workers]
     if reads:
         async with httpx.AsyncClient(timeout=30) as http:
             auth = {"Authorization": f"Bearer {await stack.token('claims')}"}
@@ -167,7 +172,9 @@ async def run(stack: Stack, args: argparse.Namespace, report: Report) -> None:
     report.add("profile", "CPU % of one core", ", ".join(f"{k} {v}" for k, v in cpu.items()))
 
 
-async def _record(py_spy: str, proc: Proc, seconds: int, out: Path) -> asyncio.subprocess.Process:
+async def _record(
+    py_spy: str, proc: Proc | RoleProcess, seconds: int, out: Path
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *[py_spy, "record", "--pid", str(proc.pid), "--subprocesses", "--threads", "--rate", "100"],
         *["--duration", str(seconds), "--format", "raw", "--output", str(out / f"{proc.name}.txt")],

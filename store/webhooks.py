@@ -159,9 +159,17 @@ class WebhookStore:
 
     # --- the outbox relay -----------------------------------------------------------------------
 
-    async def undispatched(self, tenant: str, limit: int = 500) -> list[Event]:
+    async def undispatched(
+        self, tenant: str | None, limit: int = 500, before: datetime | None = None
+    ) -> list[Event]:
+        """Events not dispatched yet, oldest first: of `tenant` (every tenant's when None), written
+        before `before` when given."""
         async with self._sessions() as s:
-            q = select(Event).where(Event.tenant == tenant, col(Event.dispatched_at).is_(None))
+            q = select(Event).where(col(Event.dispatched_at).is_(None))
+            if tenant is not None:
+                q = q.where(Event.tenant == tenant)
+            if before is not None:
+                q = q.where(col(Event.created_at) < before)
             return list((await s.exec(q.order_by(col(Event.id)).limit(limit))).all())
 
     async def ensure_deliveries(self, event: Event, endpoints: Sequence[WebhookEndpoint]) -> list[Delivery]:
@@ -181,12 +189,6 @@ class WebhookStore:
             await add_once(self._sessions, row)
         async with self._sessions() as s:
             return list((await s.exec(select(Delivery).where(Delivery.event_id == event.id))).all())
-
-    async def tenants_with_undispatched(self, before: datetime) -> list[str]:
-        """Tenants holding events written before `before` and not dispatched yet."""
-        async with self._sessions() as s:
-            q = select(Event.tenant).where(col(Event.dispatched_at).is_(None), col(Event.created_at) < before)
-            return sorted(set((await s.exec(q.distinct())).all()))
 
     async def mark_dispatched(self, event_ids: Sequence[int]) -> None:
         async with transaction(self._sessions) as s:
@@ -233,10 +235,12 @@ class WebhookStore:
             return None
         return await self.attempt(delivery_id, series, number)
 
-    async def record_attempt(self, attempt: DeliveryAttempt, *, claimed: bool = False) -> DeliveryAttempt:
+    async def record_attempt(
+        self, attempt: DeliveryAttempt, *, claimed: bool = False, ends: str | None = None
+    ) -> DeliveryAttempt:
         """Log an attempt once: a retried activity finds the first record and keeps it. `claimed`: the
         outcome of an attempt claimed by `claim_attempt`, written into the claim's row unless another
-        relay wrote one there first."""
+        relay wrote one there first. `ends`: the delivery's status after it, in the same transaction."""
         try:
             async with transaction(self._sessions) as s:
                 if claimed:
@@ -251,6 +255,8 @@ class WebhookStore:
                     delivery.last_status_code = attempt.status_code
                     delivery.last_error = attempt.error
                     delivery.updated_at = utcnow()
+                    if ends is not None and delivery.series == attempt.series:
+                        delivery.status = ends
                     s.add(delivery)
         except IntegrityError:
             taken = False
