@@ -24,7 +24,7 @@ from store.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from store.webhooks import WebhookStore, delivery_input, is_claim
 
 FIRST_ATTEMPTS_AT_ONCE = 10
-"""First attempts one relay makes at a time (each within `webhook_timeout_s`)."""
+"""First attempts one relay makes at a time to one endpoint (each within `webhook_timeout_s`)."""
 CLAIM_GRACE_S = 60
 """Past `webhook_timeout_s` and this, a claimed first attempt with no outcome is a relay that stopped."""
 NO_OUTCOME = "no outcome recorded: the worker stopped during the attempt"
@@ -41,6 +41,8 @@ class EventRelay:
     With `webhook_first_attempt_by_relay`, the relay makes a delivery's first attempt itself (claimed
     first, so two relays never both make it) and starts its workflow only when that attempt failed;
     otherwise, or for an endpoint already failing, it starts the workflow, which makes every attempt.
+    Each event is dispatched by a task of its own, and first attempts queue per endpoint, so a slow
+    receiver holds up only its own endpoint's deliveries, never another event's or tenant's.
     Safe to repeat: delivery rows are unique per (event, endpoint), an attempt is logged once and
     each workflow id starts once.
     """
@@ -52,35 +54,61 @@ class EventRelay:
         """Set by the worker's WebhookActivities when the relay makes first attempts."""
         self._kicked = False
         self._kicked_relay: asyncio.Task[None] | None = None
+        self._in_flight: set[int] = set()
+        self._tasks: set[asyncio.Task[int]] = set()
+        self._gates: dict[str, asyncio.Semaphore] = {}
 
     async def relay(self, tenant: str, client: Client | None = None) -> int:
         """Dispatch the deliveries of the tenant's undispatched events (the activity's client by
-        default); returns the delivery workflows started. An event stays undispatched, for a later
-        relay, while another relay makes one of its first attempts or when a step failed."""
-        return await self._relay_events(tenant, await self._store.undispatched(tenant), client)
+        default) and wait for them; returns the delivery workflows started. An event stays
+        undispatched, for a later relay, while another relay makes one of its first attempts or when a
+        step failed (logged)."""
+        tasks = await self._launch(tenant, await self._store.undispatched(tenant), client)
+        return sum(await asyncio.gather(*tasks))
 
-    async def _relay_events(self, tenant: str, events: list[Event], client: Client | None) -> int:
+    async def _launch(
+        self, tenant: str, events: list[Event], client: Client | None
+    ) -> list[asyncio.Task[int]]:
+        """Start dispatching the events this relay is not dispatching already, a task each; events
+        with no delivery are marked at once."""
+        events = [e for e in events if e.id is not None and e.id not in self._in_flight]
         if not events:
-            return 0
+            return []
         endpoints = {e.id: e for e in await self._store.endpoints(tenant)}
         client = client or activity.client()
-        gate = asyncio.Semaphore(FIRST_ATTEMPTS_AT_ONCE)
+        nothing: list[int] = []
+        tasks = []
+        for event in events:
+            assert event.id is not None
+            deliveries = await self._store.ensure_deliveries(event, list(endpoints.values()))
+            if not deliveries:
+                nothing.append(event.id)
+                continue
+            self._in_flight.add(event.id)
+            task = asyncio.create_task(self._dispatch_event(client, event, deliveries, endpoints))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            tasks.append(task)
+        await self._store.mark_dispatched(nothing)
+        return tasks
 
-        async def dispatch(event: Event, delivery: Delivery) -> bool | None:
-            async with gate:
-                return await self._dispatch(client, event, delivery, endpoints.get(delivery.endpoint_id))
-
-        work = [(e, await self._store.ensure_deliveries(e, list(endpoints.values()))) for e in events]
-        results = await asyncio.gather(
-            *(dispatch(e, d) for e, deliveries in work for d in deliveries), return_exceptions=True
-        )
-        outcomes = iter(results)
-        done = [e.id for e, deliveries in work if [next(outcomes) for _ in deliveries].count(None) == 0]
-        failed = [r for r in results if isinstance(r, BaseException)]
-        await self._store.mark_dispatched([i for i in done if i is not None])
-        if failed:
-            raise failed[0]
-        return sum(r is True for r in results)
+    async def _dispatch_event(
+        self, client: Client, event: Event, deliveries: list[Delivery], endpoints: dict[str, WebhookEndpoint]
+    ) -> int:
+        """Dispatch one event's deliveries; marked dispatched once each needs nothing more from a relay."""
+        assert event.id is not None
+        try:
+            results = await asyncio.gather(
+                *(self._dispatch(client, event, d, endpoints.get(d.endpoint_id)) for d in deliveries)
+            )
+            if None not in results:
+                await self._store.mark_dispatched([event.id])
+            return sum(r is True for r in results)
+        except Exception as err:  # the database or Temporal is down: the sweep dispatches it again
+            log.warning("dispatching event %s failed: %s: %s", event.id, type(err).__name__, err)
+            return 0
+        finally:
+            self._in_flight.discard(event.id)
 
     async def _dispatch(
         self, client: Client, event: Event, delivery: Delivery, endpoint: WebhookEndpoint | None
@@ -90,13 +118,18 @@ class EventRelay:
         if delivery.status != "pending":
             return False
         first = self.attempts
-        if first is None or delivery.series != 1 or endpoint is None or endpoint.failing_since is not None:
+        if first is None or delivery.series != 1 or endpoint is None:
             return await start_delivery(client, self._settings, delivery_input(delivery))
-        try:
-            outcome = await first.first_attempt(delivery, endpoint, event, client)
-        except Exception:
-            log.exception("first attempt of delivery %s failed; a later relay makes it", delivery.id)
-            return None
+        async with self._gates.setdefault(endpoint.id, asyncio.Semaphore(FIRST_ATTEMPTS_AT_ONCE)):
+            if endpoint.failing_since is not None:  # failing (as read, or since this pass saw it fail)
+                return await start_delivery(client, self._settings, delivery_input(delivery))
+            try:
+                outcome = await first.first_attempt(delivery, endpoint, event, client)
+            except Exception:
+                log.exception("first attempt of delivery %s failed; a later relay makes it", delivery.id)
+                return None
+            if outcome is not None and outcome.result == "failed":
+                endpoint.failing_since = endpoint.failing_since or datetime.now(UTC)
         if outcome is None:
             return None
         if outcome.result == "failed":
@@ -112,9 +145,12 @@ class EventRelay:
             self._kicked_relay = asyncio.create_task(self._relay_kicked(client or activity.client()))
 
     async def settled(self) -> None:
-        """Wait until no kicked relay runs (what a kick started, and what it kicked in turn)."""
-        while self._kicked_relay is not None and not self._kicked_relay.done():
-            await self._kicked_relay
+        """Wait until no kicked relay runs and no event is being dispatched (what a kick started,
+        and what it kicked in turn)."""
+        while (self._kicked_relay is not None and not self._kicked_relay.done()) or self._tasks:
+            if self._kicked_relay is not None and not self._kicked_relay.done():
+                await self._kicked_relay
+            await asyncio.gather(*self._tasks)
 
     async def _relay_kicked(self, client: Client) -> None:
         while self._kicked:
@@ -134,7 +170,7 @@ class EventRelay:
             for event in await self._store.undispatched(None, before=cutoff):
                 by_tenant.setdefault(event.tenant, []).append(event)
             for tenant, events in by_tenant.items():
-                await self._relay_events(tenant, events, client)
+                await self._launch(tenant, events, client)
         except Exception as err:  # the database or Temporal is down: the sweep tries again
             log.warning("event relay failed: %s: %s", type(err).__name__, err)
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor
 
-from activities.webhooks import EventRelay, WebhookActivities
+from activities.webhooks import CLAIM_GRACE_S, EventRelay, WebhookActivities
 from domain.delivery_flow import delivery_workflow_id
 from infra.egress import egress_client
 from infra.settings import Settings
@@ -26,7 +26,7 @@ from simulators import receiver
 from simulators.receiver import ReceiverState
 from store.db import SessionFactory, make_engine, session_factory, transaction
 from store.events import append
-from store.models import WebhookEndpoint
+from store.models import DeliveryAttempt, WebhookEndpoint
 from store.webhooks import WebhookStore, generate_secret
 
 
@@ -50,6 +50,34 @@ class Hooks:
         endpoint = await self.store.create_endpoint(tenant, url or f"{self.url}{path}", secret, **extra)
         self.receiver.secrets.append(secret)
         return endpoint
+
+    def another_relay(self) -> EventRelay:
+        """Another worker's relay over the same store and receiver (they race with `relay`)."""
+        relay = EventRelay(self.settings, self.store)
+        WebhookActivities(self.settings, self.customers, self.store, relay)
+        return relay
+
+    async def died_after_claim(self, delivery_id: int) -> None:
+        """What a relay that died during its first attempt leaves: a claim older than an attempt lasts."""
+        lease = self.settings.webhook_timeout_s + CLAIM_GRACE_S + 1
+        assert (
+            await self.store.claim_attempt(delivery_id, 1, 1, datetime.now(UTC) - timedelta(seconds=lease))
+            is None
+        )
+
+    async def died_after_log(self, delivery_id: int, code: int) -> None:
+        """What a relay that died after logging its first attempt (answered `code`) leaves."""
+        result = "succeeded" if code == 200 else "failed"
+        await self.store.record_attempt(
+            DeliveryAttempt(
+                delivery_id=delivery_id,
+                series=1,
+                number=1,
+                at=datetime.now(UTC),
+                status_code=code,
+                result=result,
+            )
+        )
 
     async def emit(
         self, event_type: str = "case_created", tenant: str = "demo", n: int = 1, *, relayed: bool = True

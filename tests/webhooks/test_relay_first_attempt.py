@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
+from fastapi import FastAPI, Response
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from activities.webhooks import CLAIM_GRACE_S, NO_OUTCOME, EventRelay, WebhookActivities
+from activities.webhooks import NO_OUTCOME
 from domain.delivery_flow import delivery_workflow_id
+from payflow.servers import free_port, serve
 from store.models import Delivery, DeliveryAttempt
+from store.webhooks import is_claim
 from tests.webhooks.harness import Hooks, finished, hooks
 
 
@@ -104,8 +107,7 @@ async def test_a_relay_that_stopped_during_the_attempt_is_logged_and_the_workflo
     async with hooks(time_env.client, db_url) as h:
         endpoint = await h.endpoint()
         delivery = await _undispatched_delivery(h)
-        stale = datetime.now(UTC) - timedelta(seconds=h.settings.webhook_timeout_s + CLAIM_GRACE_S + 1)
-        assert await h.store.claim_attempt(delivery.id or 0, 1, 1, stale) is None
+        await h.died_after_claim(delivery.id or 0)
         await h.relay.relay("demo", h.client)
         assert h.receiver.received == [] and await _dispatched(h, delivery.event_id)
         assert await finished(time_env, h, delivery.event_id, endpoint.id) == "succeeded"
@@ -126,16 +128,7 @@ async def test_a_relay_that_stopped_after_logging_its_attempt_sends_nothing_agai
     async with hooks(time_env.client, db_url) as h:
         endpoint = await h.endpoint()
         delivery = await _undispatched_delivery(h)
-        code = 200 if result == "succeeded" else 503
-        logged = DeliveryAttempt(
-            delivery_id=delivery.id or 0,
-            series=1,
-            number=1,
-            at=datetime.now(UTC),
-            status_code=code,
-            result=result,
-        )
-        await h.store.record_attempt(logged)
+        await h.died_after_log(delivery.id or 0, 200 if result == "succeeded" else 503)
         await h.relay.relay("demo", h.client)
         assert await _dispatched(h, delivery.event_id)
         assert await finished(time_env, h, delivery.event_id, endpoint.id) == "succeeded"
@@ -153,7 +146,7 @@ async def test_relays_racing_over_the_same_events_send_each_once(
         await h.endpoint()
         h.receiver.behaviour.delay_ms = 20
         event_ids = await h.emit(n=30, relayed=False)
-        relays = [h.relay, *(_twin(h) for _ in range(2))]
+        relays = [h.relay, *(h.another_relay() for _ in range(2))]
         for _ in range(3):  # an event left to another relay's claim is taken by a later pass
             await asyncio.gather(*(r.relay("demo", h.client) for r in relays))
         assert all([await _dispatched(h, e) for e in event_ids])
@@ -166,16 +159,46 @@ async def test_relays_racing_over_the_same_events_send_each_once(
             assert [a.number for a in await h.store.attempts(d.id or 0)] == [1] and d.attempts == 1
 
 
-def _twin(h: Hooks) -> EventRelay:
-    """Another worker's relay over the same store and receiver."""
-    relay = EventRelay(h.settings, h.store)
-    WebhookActivities(h.settings, h.customers, h.store, relay)
-    return relay
-
-
 async def _undispatched_delivery(h: Hooks) -> Delivery:
     """One event appended and its delivery row made, as a relay that stopped before its attempt left it."""
     [event_id] = await h.emit(relayed=False)
     [event] = [e for e in await h.store.undispatched("demo") if e.id == event_id]
     [delivery] = await h.store.ensure_deliveries(event, await h.store.endpoints("demo"))
     return delivery
+
+
+async def test_a_slow_receiver_holds_up_no_later_event(time_env: WorkflowEnvironment, db_url: str) -> None:
+    """While a receiver has not answered a first attempt, an event written later (another tenant's)
+    is delivered: the relay's next pass does not wait for the one holding the slow attempt."""
+    release, held = asyncio.Event(), asyncio.Event()
+    slow_app = FastAPI()
+
+    @slow_app.post("/hold")
+    async def hold() -> Response:
+        held.set()
+        await release.wait()
+        return Response(status_code=204)
+
+    async with (
+        hooks(time_env.client, db_url, relay_sweep_s=3600) as h,  # the worker's own sweep stays out
+        serve(slow_app, free_port()) as slow_url,
+    ):
+        try:
+            slow = await h.endpoint(url=f"{slow_url}/hold")
+            await h.endpoint("other-tenant")
+            await h.emit(relayed=False)
+            h.relay.kick(h.client)  # as a writing activity does
+            async with asyncio.timeout(30):
+                await held.wait()
+                await h.emit(tenant="other-tenant", relayed=False)
+                h.relay.kick(h.client)
+                while not h.receiver.delivered():  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            [waiting] = await h.store.deliveries("demo", endpoint_id=slow.id)
+            [in_flight] = await h.store.attempts(waiting.id or 0)
+            assert waiting.status == "pending" and is_claim(in_flight)  # the slow attempt still waits
+        finally:
+            release.set()  # else the held request keeps the server from stopping
+        await h.relay.settled()
+        statuses = [d.status for t in ("demo", "other-tenant") for d in await h.store.deliveries(t)]
+        assert statuses == ["succeeded"] * 2

@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from temporalio.testing import WorkflowEnvironment
 
-from activities.webhooks import CLAIM_GRACE_S, EventRelay, WebhookActivities
-from store.models import DeliveryAttempt
 from store.webhooks import is_claim
 from tests.webhooks.harness import Hooks, finished, hooks
 
@@ -39,7 +36,7 @@ async def play(env: WorkflowEnvironment, h: Hooks, steps: list[Step]) -> list[st
     """Play `steps` for a tenant of its own; the properties it broke."""
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     await h.endpoint(tenant)
-    relays = [h.relay, *(_twin(h) for _ in range(2))]
+    relays = [h.relay, *(h.another_relay() for _ in range(2))]
     events = await h.emit(tenant=tenant, n=2, relayed=False)
     faked: set[int] = set()  # events whose success a died relay logged (no POST was made here)
     for step in steps:
@@ -52,23 +49,10 @@ async def play(env: WorkflowEnvironment, h: Hooks, steps: list[Step]) -> list[st
         elif (delivery := await _unattempted(h, tenant)) is not None:
             assert delivery.id is not None
             if step[0] == "died_after_claim":
-                stale = datetime.now(UTC) - timedelta(
-                    seconds=h.settings.webhook_timeout_s + CLAIM_GRACE_S + 1
-                )
-                await h.store.claim_attempt(delivery.id, 1, 1, stale)
+                await h.died_after_claim(delivery.id)
             else:
-                code = int(step[1])
-                result = "succeeded" if code == 200 else "failed"
-                row = DeliveryAttempt(
-                    delivery_id=delivery.id,
-                    series=1,
-                    number=1,
-                    at=datetime.now(UTC),
-                    status_code=code,
-                    result=result,
-                )
-                await h.store.record_attempt(row)
-                faked |= {delivery.event_id} if code == 200 else set()
+                await h.died_after_log(delivery.id, int(step[1]))
+                faked |= {delivery.event_id} if step[1] == "200" else set()
     for _ in range(3):  # what the sweep does afterwards
         await h.relay.relay(tenant, h.client)
         await h.relay.settled()
@@ -115,12 +99,6 @@ async def _unattempted(h: Hooks, tenant: str):  # type: ignore[no-untyped-def]
             if delivery.status == "pending" and not await h.store.attempts(delivery.id or 0):
                 return delivery
     return None
-
-
-def _twin(h: Hooks) -> EventRelay:
-    relay = EventRelay(h.settings, h.store)
-    WebhookActivities(h.settings, h.customers, h.store, relay)
-    return relay
 
 
 async def test_generated_relay_interleavings(
