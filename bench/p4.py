@@ -3,8 +3,9 @@ posting the same bytes to the same receiver.
 
 payflow: N events go into a tenant's log with one endpoint at the receiver, then the outbox relay
 (`EventRelay.relay`, as a writing activity runs it, here from a helper process) dispatches them: it
-makes each first attempt itself (up to 10 at a time per endpoint) and starts a `WebhookDeliveryWorkflow` only for
-one that failed, or one workflow per event with `--set PAYFLOW_WEBHOOK_FIRST_ATTEMPT_BY_RELAY=false`;
+makes each first attempt itself (up to 10 at a time per endpoint) and starts a
+`WebhookDeliveryWorkflow` only for one that failed, or one workflow per event with `--set
+PAYFLOW_WEBHOOK_FIRST_ATTEMPT_BY_RELAY=false`;
 the clock runs from the relay's start to the receiver's last accepted delivery. Bare: the
 receiver's copies of those requests (body and signed headers) are posted again by
 `BareDeliveryWorkflow` (bench.bare) on the bare worker process, started 20 at a time; the clock runs

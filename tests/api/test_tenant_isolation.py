@@ -27,8 +27,8 @@ def _ids(answer: Any) -> set[str]:
 
 
 async def _pay(stack: Stack, payer: str, gateway: str) -> dict[str, Any]:
-    """A self-payer renewal billed and paid with transaction TX-SAME (twice: the retry is the same notification, accepted again);
-    its ids and every value the tenant was answered."""
+    """A self-payer renewal billed and paid with transaction TX-SAME (twice: the retry is the same
+    notification, accepted again); its ids and every value the tenant was answered."""
     r = await stack.post("/api/GetControlNumber", as_=payer, json=intent(enrolment_officer_code=None))
     billed = r.json()
     state = (await stack.get(f"/v1/payment-intents/{billed['internal_identifier']}", as_=payer)).json()
