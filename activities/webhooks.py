@@ -99,8 +99,11 @@ class EventRelay:
         assert event.id is not None
         try:
             results = await asyncio.gather(
-                *(self._dispatch(client, event, d, endpoints.get(d.endpoint_id)) for d in deliveries)
+                *(self._dispatch(client, event, d, endpoints.get(d.endpoint_id)) for d in deliveries),
+                return_exceptions=True,
             )
+            if failed := [r for r in results if isinstance(r, BaseException)]:
+                raise failed[0]
             if None not in results:
                 await self._store.mark_dispatched([event.id])
             return sum(r is True for r in results)
