@@ -47,27 +47,34 @@ async def dev_stack(
     dev.json once it exists (within 30 s); SIGTERM must stop every child. It runs in a process group
     of its own, so whatever happens in the test (a failure, a timeout) the group is stopped after it."""
     names = ("api", "temporal", "ui", "gateway", "sms", "receiver", "worker-metrics")
-    ports = {name: free_port() for name in names}
-    started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        PAYFLOW,
-        "dev",
-        *[f"--{name}-port={port}" for name, port in ports.items()],
-        f"--data-dir={tmp_path / 'data'}",
-        f"--cn-mode={cn_mode}",
-        *args,
-        cwd=tmp_path,
-        env=os.environ | {"COLUMNS": "200"} | (env or {}),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
     manifest_path = tmp_path / "data" / "dev.json"
-    try:
-        while not manifest_path.exists():
-            assert process.returncode is None, (await process.stdout.read()).decode()  # type: ignore[union-attr]
-            assert time.monotonic() - started < 30, "payflow dev was not ready within 30 s"
+    for _ in range(3):  # a free port another process took before payflow dev bound it: others
+        ports = {name: free_port() for name in names}
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            PAYFLOW,
+            "dev",
+            *[f"--{name}-port={port}" for name, port in ports.items()],
+            f"--data-dir={tmp_path / 'data'}",
+            f"--cn-mode={cn_mode}",
+            *args,
+            cwd=tmp_path,
+            env=os.environ | {"COLUMNS": "200"} | (env or {}),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        while not manifest_path.exists() and process.returncode is None:
+            if time.monotonic() - started > 30:
+                await stop_group(process)
+                raise AssertionError("payflow dev was not ready within 30 s")
             await asyncio.sleep(0.1)
+        if manifest_path.exists():
+            break
+        output = (await process.stdout.read()).decode()  # type: ignore[union-attr]
+        assert "is in use" in output, output
+    try:
+        assert manifest_path.exists(), "payflow dev found a port in use three times"
         manifest = json.loads(manifest_path.read_text())
         assert manifest["ready_after_s"] < 30 and manifest["cn_mode"] == cn_mode
         yield manifest
