@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from domain.delivery_flow import AttemptOutcome, AttemptRequest, DeliveryDone
@@ -205,9 +206,16 @@ class WebhookActivities:
     async def attempt(self, request: AttemptRequest) -> AttemptOutcome:
         """One signed POST, logged once; a retried activity answers with the logged outcome."""
         logged = await self._store.attempt(request.delivery_id, request.series, request.number)
-        if logged is not None:
-            return _logged_outcome(logged)
-        return await self._make(request, activity.client())
+        if logged is None:
+            return await self._make(request, activity.client())
+        outcome = await self._found(request, logged)
+        if outcome is None:  # the relay claimed it (the endpoint was not failing when it read it)
+            raise ApplicationError(
+                f"attempt {request.number} is being made by the outbox relay since {logged.at.isoformat()};"
+                " asked again until its outcome is logged",
+                type="AttemptInProgress",
+            )
+        return outcome
 
     async def first_attempt(
         self, delivery: Delivery, endpoint: WebhookEndpoint, event: Event, client: Client
@@ -221,16 +229,22 @@ class WebhookActivities:
         held = await self._store.claim_attempt(delivery.id, 1, 1, request.at)
         if held is None:
             return await self._make(request, client, claimed=True, known=(endpoint, event))
-        if not is_claim(held):  # logged by a relay that stopped before it ended the delivery
-            outcome = _logged_outcome(held)
-            if (ends := _ends(outcome)) is not None:
-                await self.finish(DeliveryDone(delivery_id=delivery.id, series=1, status=ends), client)
-            return outcome
+        outcome = await self._found(request, held)
+        if outcome is not None and (ends := _ends(outcome)) is not None:
+            # logged by a relay that stopped before it ended the delivery (ending it again is a no-op)
+            await self.finish(DeliveryDone(delivery_id=delivery.id, series=1, status=ends), client)
+        return outcome
+
+    async def _found(self, request: AttemptRequest, held: DeliveryAttempt) -> AttemptOutcome | None:
+        """The outcome of an attempt whose row is there already: as logged; for a claim older than an
+        attempt can last (a relay that stopped during it), a failure with no outcome, logged into the
+        claim; None for a claim whose relay may still be making the attempt."""
+        if not is_claim(held):
+            return _logged_outcome(held)
         if request.at - held.at < timedelta(seconds=self._settings.webhook_timeout_s + CLAIM_GRACE_S):
             return None
-        outcome = _logged_outcome(held)
-        await self._log(request, outcome, None, None, client, claimed=True)
-        return outcome
+        row = _row(request, AttemptOutcome(result="failed", error=NO_OUTCOME), None, None)
+        return _logged_outcome(await self._store.record_attempt(row, claimed=True))
 
     async def _make(
         self,
@@ -365,22 +379,7 @@ class WebhookActivities:
         claimed: bool = False,
     ) -> None:
         ends = _ends(outcome) if claimed else None
-        await self._store.record_attempt(
-            DeliveryAttempt(
-                delivery_id=request.delivery_id,
-                series=request.series,
-                number=request.number,
-                at=request.at,
-                status_code=outcome.status_code,
-                latency_ms=latency,
-                error=outcome.error,
-                response_body=body,
-                result=outcome.result,
-                retry_after=outcome.retry_after,
-            ),
-            claimed=claimed,
-            ends=ends,
-        )
+        await self._store.record_attempt(_row(request, outcome, latency, body), claimed=claimed, ends=ends)
         if ends is not None:
             metrics.delivery_finished(client, ends)
 
@@ -426,6 +425,23 @@ def _ends(outcome: AttemptOutcome) -> str | None:
     if outcome.result == "failed":
         return None
     return "succeeded" if outcome.result == "succeeded" else "failed"  # gone, disabled
+
+
+def _row(
+    request: AttemptRequest, outcome: AttemptOutcome, latency: int | None, body: str | None
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        delivery_id=request.delivery_id,
+        series=request.series,
+        number=request.number,
+        at=request.at,
+        status_code=outcome.status_code,
+        latency_ms=latency,
+        error=outcome.error,
+        response_body=body,
+        result=outcome.result,
+        retry_after=outcome.retry_after,
+    )
 
 
 def _logged_outcome(logged: DeliveryAttempt) -> AttemptOutcome:
