@@ -33,7 +33,7 @@ from domain.valuation import expected_amount, local_date, value_line
 from infra.settings import Settings
 from store.db import SessionFactory
 from store.matching import ReceiptConflict, match_payment, record_receipt
-from store.models import Payment
+from store.models import Payment, PaymentDetail
 from store.payments import CNOutcome, PaymentStore, ValuedLine
 from store.registry import RegistryReader
 
@@ -62,12 +62,15 @@ class IntentActivities:
         """Validate in openIMIS order, value each line and persist the payment (once per intent)."""
         existing = await self._payments.by_intent(request.intent_id)
         if existing is None:
-            existing = await self._create(request)
+            existing, details = await self._create(request)
             metrics.intent_status(PaymentStatus(existing.status))
+        else:
+            assert existing.id is not None
+            details = await self._payments.details(existing.id)
         self._relay.kick()
-        return await self._result(existing)
+        return _result(existing, details)
 
-    async def _create(self, request: PaymentIntentInput) -> Payment:
+    async def _create(self, request: PaymentIntentInput) -> tuple[Payment, list[PaymentDetail]]:
         facts = await self._registry.intent_facts(request)
         today = local_date(self._now(), self._settings.timezone)
         billed = request.received is None  # the bill rules refuse bills, never money already paid
@@ -115,40 +118,10 @@ class IntentActivities:
             valued_on=today,
         )
 
-    async def _result(self, payment: Payment) -> ValuationResult:
-        assert payment.id is not None
-        details = await self._payments.details(payment.id)
-        lines = [
-            LineState(
-                insurance_number=d.insurance_number,
-                product_code=d.product_code,
-                stage=d.stage,
-                expected_amount=d.expected_amount,
-                basis=d.basis,
-            )
-            for d in details
-        ]
-        if payment.status == PaymentStatus.REJECTED:
-            code = int((payment.rejected_reason or "0").split("-", 1)[0])
-            return ValuationResult(
-                payment_id=payment.id, error_code=code, reason=payment.rejected_reason, lines=lines
-            )
-        return ValuationResult(
-            payment_id=payment.id,
-            lines=lines,
-            expected_amount=payment.expected_amount,
-            transfer_fee=payment.transfer_fee,
-            amount_to_be_paid=payment.amount_to_be_paid,
-        )
-
     @activity.defn
     async def assign_internal_control_number(self, payment_id: int) -> str:
         """Draw random digits with check digits until one is unique in the store (retry-safe);
         "" when the payment no longer awaits a number (cancelled meanwhile)."""
-        payment = await self._payments.by_id(payment_id)
-        if payment is not None and payment.control_number:
-            self._relay.kick()
-            return payment.control_number
         digits = self._settings.cn_length - 2
         for _ in range(MAX_CN_DRAWS):
             base = str(secrets.randbelow(9 * 10 ** (digits - 1)) + 10 ** (digits - 1))
@@ -159,8 +132,9 @@ class IntentActivities:
                 self._relay.kick()
                 return cn
             if outcome is CNOutcome.NOT_AWAITING:
-                # an overlapping attempt of this activity may have stored its number first: that one wins
+                # an earlier or overlapping run of this activity stored its number first: that one wins
                 current = await self._payments.by_id(payment_id)
+                self._relay.kick()
                 return current.control_number or "" if current is not None else ""
             if outcome is CNOutcome.NOT_FOUND:
                 raise NotFound(f"payment {payment_id} not found")
@@ -235,3 +209,30 @@ class IntentActivities:
             paid_on=payment.payment_date or payment.received_date,
             transactions=await self._payments.transaction_ids(payment.id),
         )
+
+
+def _result(payment: Payment, details: list[PaymentDetail]) -> ValuationResult:
+    assert payment.id is not None
+
+    lines = [
+        LineState(
+            insurance_number=d.insurance_number,
+            product_code=d.product_code,
+            stage=d.stage,
+            expected_amount=d.expected_amount,
+            basis=d.basis,
+        )
+        for d in details
+    ]
+    if payment.status == PaymentStatus.REJECTED:
+        code = int((payment.rejected_reason or "0").split("-", 1)[0])
+        return ValuationResult(
+            payment_id=payment.id, error_code=code, reason=payment.rejected_reason, lines=lines
+        )
+    return ValuationResult(
+        payment_id=payment.id,
+        lines=lines,
+        expected_amount=payment.expected_amount,
+        transfer_fee=payment.transfer_fee,
+        amount_to_be_paid=payment.amount_to_be_paid,
+    )

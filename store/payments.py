@@ -78,11 +78,9 @@ class PaymentStore:
         to_be_paid: Decimal = Decimal("0"),
         reason: str | None = None,
         valued_on: date | None = None,
-    ) -> Payment:
-        """Insert the payment and its details in one transaction; a retry returns the first insert."""
-        existing = await self.by_intent(request.intent_id)
-        if existing is not None:
-            return existing
+    ) -> tuple[Payment, list[PaymentDetail]]:
+        """Insert the payment and its details in one transaction; a retry (the intent id is unique)
+        returns the first insert."""
         payment = Payment(
             intent_id=request.intent_id,
             tenant=request.tenant,
@@ -99,13 +97,14 @@ class PaymentStore:
             amount_to_be_paid=to_be_paid,
             valued_on=valued_on,
         )
+        details = []
         try:
             async with transaction(self._sessions) as s:
                 s.add(payment)
                 await s.flush()
                 for n, ln in enumerate(request.lines, 1):
                     valued = lines[n - 1] if lines else None
-                    s.add(
+                    details.append(
                         PaymentDetail(
                             payment_id=payment.id,
                             line_no=n,
@@ -116,14 +115,15 @@ class PaymentStore:
                             basis=valued.basis if valued else None,
                         )
                     )
+                s.add_all(details)
                 await publish_payment(s, payment, status)
         except IntegrityError:
-            # A concurrent retry of the same activity won the insert: return its row.
+            # An earlier or concurrent run of the same activity made it: return its rows.
             found = await self.by_intent(request.intent_id)
-            if found is None:
+            if found is None or found.id is None:
                 raise
-            return found
-        return payment
+            return found, await self.details(found.id)
+        return payment, details
 
     async def set_status(
         self,
@@ -180,15 +180,7 @@ class PaymentStore:
 
     async def assign_control_number(self, payment_id: int, control_number: str) -> CNOutcome:
         """Store the control number of a payment still awaiting one (1 CREATED or 2 POSTED); a number
-        already held by another payment is a duplicate."""
-        async with self._sessions() as s:
-            holder = (
-                await s.exec(select(Payment.id).where(Payment.control_number == control_number))
-            ).first()
-        if holder == payment_id:
-            return CNOutcome.ASSIGNED
-        if holder is not None:
-            return CNOutcome.DUPLICATE
+        already held by another payment is a duplicate. One transaction when it is assigned."""
         try:
             async with transaction(self._sessions) as s:
                 awaiting = [int(PaymentStatus.CREATED), int(PaymentStatus.POSTED)]
@@ -202,19 +194,22 @@ class PaymentStore:
                         updated_at=utcnow(),
                     )
                 )
-                if result.rowcount != 1:
-                    current = await s.get(Payment, payment_id)
-                    if current is None:
-                        return CNOutcome.NOT_FOUND
-                    # a concurrent retry of this same write got there first
-                    same = current.control_number == control_number
-                    return CNOutcome.ASSIGNED if same else CNOutcome.NOT_AWAITING
-                payment = await s.get(Payment, payment_id)
-                assert payment is not None
-                await publish_payment(s, payment, PaymentStatus.ASSIGNED)
-        except IntegrityError:
+                if result.rowcount == 1:
+                    payment = await s.get(Payment, payment_id)
+                    assert payment is not None
+                    await publish_payment(s, payment, PaymentStatus.ASSIGNED)
+                    return CNOutcome.ASSIGNED
+                current = await s.get(Payment, payment_id)
+                if current is None:
+                    return CNOutcome.NOT_FOUND
+                if current.control_number == control_number:  # an earlier run of this same write
+                    return CNOutcome.ASSIGNED
+                holder = (
+                    await s.exec(select(Payment.id).where(Payment.control_number == control_number))
+                ).first()
+                return CNOutcome.NOT_AWAITING if holder is None else CNOutcome.DUPLICATE
+        except IntegrityError:  # the unique control number: another payment holds it
             return CNOutcome.DUPLICATE
-        return CNOutcome.ASSIGNED
 
     async def by_control_number(self, control_number: str, tenant: str | None = None) -> Payment | None:
         """Control numbers are unique per deployment (one gateway bills for every tenant), but only

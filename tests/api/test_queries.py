@@ -46,7 +46,7 @@ async def _seed(stack: Stack, count: int) -> list[int]:
             request_date=date(2026, 11, 20),
             lines=[IntentLine(insurance_number=f"9{n:08d}", product_code="FCUL0001", stage=PolicyStage.NEW)],
         )
-        payment = await store.create(request, PaymentStatus.CREATED)
+        payment, _ = await store.create(request, PaymentStatus.CREATED)
         assert payment.id is not None
         ids.append(payment.id)
     return ids

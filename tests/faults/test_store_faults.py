@@ -41,7 +41,7 @@ async def test_a_status_write_repeated_after_its_commit_reads_as_done(any_db_url
         lines=[IntentLine(insurance_number="070707070", product_code="FCUL0001", stage=PolicyStage.RENEWAL)],
         options=IntentOptions(cn_mode=CNMode.INTERNAL),
     )
-    payment = await store.create(request, S.CREATED)
+    payment, _ = await store.create(request, S.CREATED)
     assert payment.id is not None
     cancelled = col(Event.dedupe_key) == f"payment:{payment.id}:cancelled"
     assert await store.set_status(payment.id, S.CANCELLED, reason="Bill expired", only_from=[S.CREATED])

@@ -34,7 +34,7 @@ async def _payment(payments: PaymentStore, officer_code: str | None = None) -> i
         lines=[IntentLine(insurance_number="070707070", product_code=PRODUCT)],
         options=IntentOptions(cn_mode=CNMode.POOL),
     )
-    payment = await payments.create(request, S.CREATED, lines=[ValuedLine(Decimal("10000"), "lump")])
+    payment, _ = await payments.create(request, S.CREATED, lines=[ValuedLine(Decimal("10000"), "lump")])
     assert payment.id is not None
     return payment.id
 

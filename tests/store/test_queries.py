@@ -51,8 +51,8 @@ async def test_case_pages_walk_ties_once_and_filters_combine(any_db_url: str) ->
 
 async def test_payment_search_filters_by_line_and_status(any_db_url: str) -> None:
     store = PaymentStore(session_factory(make_engine(any_db_url)))
-    first = await store.create(_request(), PaymentStatus.CREATED)
-    second = await store.create(
+    first, _ = await store.create(_request(), PaymentStatus.CREATED)
+    second, _ = await store.create(
         _request("0f6e1b7c-0000-4000-8000-000000000002", tenant="other"), PaymentStatus.CREATED
     )
     assert first.id is not None and second.id is not None

@@ -101,7 +101,7 @@ async def test_payment_is_created_once_under_concurrent_retries(any_db_url: str)
     created = await asyncio.gather(
         *[store.create(_request(), S.CREATED, lines=lines, expected=Decimal("44000")) for _ in range(5)]
     )
-    assert len({p.id for p in created}) == 1
+    assert len({p.id for p, _ in created}) == 1
     sessions = session_factory(make_engine(any_db_url))
     assert await _count(sessions, Payment) == 1
     assert await _count(sessions, PaymentDetail) == 2
@@ -109,8 +109,8 @@ async def test_payment_is_created_once_under_concurrent_retries(any_db_url: str)
 
 async def test_control_numbers_are_unique_and_statuses_guarded(any_db_url: str) -> None:
     store = PaymentStore(session_factory(make_engine(any_db_url)))
-    a = await store.create(_request("0f6e1b7c-0000-4000-8000-00000000000a"), S.CREATED)
-    b = await store.create(_request("0f6e1b7c-0000-4000-8000-00000000000b"), S.CREATED)
+    a, _ = await store.create(_request("0f6e1b7c-0000-4000-8000-00000000000a"), S.CREATED)
+    b, _ = await store.create(_request("0f6e1b7c-0000-4000-8000-00000000000b"), S.CREATED)
     assert a.id is not None and b.id is not None
     assert await store.set_status(a.id, S.POSTED, only_from=[S.CREATED]) is True
     # a retried write whose first attempt committed reads as done; a payment elsewhere does not move
@@ -145,7 +145,7 @@ async def test_concurrent_receipts_and_matches_make_one_premium(any_db_url: str)
     sessions = session_factory(make_engine(any_db_url))
     store = PaymentStore(sessions)
     request = _request(officer_code=None, lines=[_request().lines[0]])
-    payment = await store.create(
+    payment, _ = await store.create(
         request,
         S.ASSIGNED,
         lines=[ValuedLine(Decimal("21000"), "policy_value")],

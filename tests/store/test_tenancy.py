@@ -28,7 +28,7 @@ DAY = date(2026, 11, 22)
 
 async def _bill(store: PaymentStore, n: int, tenant: str) -> Payment:
     """An assigned bill of 21 000 for `tenant`, control number 99100000000n."""
-    payment = await store.create(
+    payment, _ = await store.create(
         _request(f"0f6e1b7c-0000-4000-8000-00000000010{n}", tenant=tenant, officer_code=None),
         S.CREATED,
         lines=[ValuedLine(Decimal("21000"), "policy_value")] * 2,
