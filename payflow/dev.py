@@ -204,26 +204,25 @@ async def run_dev(data_dir: Path, ports: DevPorts, cn_mode: str, gateway_protoco
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir.resolve()
     settings = dev_settings(data_dir, ports, cn_mode, gateway_protocol)
-    await asyncio.to_thread(migrate, settings.database_url)
-    sessions = session_factory(make_engine(settings.database_url))
-    await import_registry(sessions, RegistryFile.model_validate_json(DEMO_REGISTRY.read_text()))
-    manifest_path = data_dir / "dev.json"
-    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    clients = await demo_clients(settings, previous.get("clients", {}))
-    receiver_url = f"http://127.0.0.1:{ports.receiver}"
-    endpoint_id, secrets = await demo_endpoint(
-        settings, f"{receiver_url}/webhooks", previous.get("demo_endpoint")
-    )
-    receiver_app = receiver.create_app()
-    receiver_app.state.sim.secrets.extend(secrets)
-
-    temporal = await start_temporal(data_dir, ports)
+    temporal = await start_temporal(data_dir, ports)  # it boots while the store is made ready
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     processes: list[children.Child] = []
     try:
+        await asyncio.to_thread(migrate, settings.database_url)
+        sessions = session_factory(make_engine(settings.database_url))
+        await import_registry(sessions, RegistryFile.model_validate_json(DEMO_REGISTRY.read_text()))
+        manifest_path = data_dir / "dev.json"
+        previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        clients = await demo_clients(settings, previous.get("clients", {}))
+        receiver_url = f"http://127.0.0.1:{ports.receiver}"
+        endpoint_id, secrets = await demo_endpoint(
+            settings, f"{receiver_url}/webhooks", previous.get("demo_endpoint")
+        )
+        receiver_app = receiver.create_app()
+        receiver_app.state.sim.secrets.extend(secrets)
         client = await connect_when_ready(settings, temporal)
         await ensure_reconciliation_schedule(client, settings)
         await ensure_sms_resend(client, settings)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from store.models import DeliveryAttempt
 from tests.api.helpers import wait_for
 from tests.webhooks.harness import Hooks, hooks
 
@@ -28,17 +29,31 @@ async def _settle(h: Hooks, status: str, n: int) -> None:
     raise AssertionError(f"expected {n} {status} deliveries, have {await _count(h, status)}")
 
 
+async def _failed(h: Hooks, n: int) -> None:
+    """`n` deliveries failed for good, written to the store as their workflows leave them (their
+    failing is tested elsewhere; here only their replay is)."""
+    endpoints = await h.store.endpoints("demo")
+    ids = await h.emit(n=n, relayed=False)
+    for event in [e for e in await h.store.undispatched("demo") if e.id in ids]:
+        [delivery] = await h.store.ensure_deliveries(event, endpoints)
+        assert delivery.id is not None
+        at = datetime.now(UTC)
+        attempt = DeliveryAttempt(
+            delivery_id=delivery.id, series=1, number=1, at=at, status_code=503, result="failed"
+        )
+        await h.store.record_attempt(attempt)
+        await h.store.finish(delivery.id, 1, "failed")
+    await h.store.mark_dispatched(ids)
+
+
 async def test_bulk_replay_by_endpoint_and_time_range(dev_env: WorkflowEnvironment, db_url: str) -> None:
-    async with hooks(dev_env.client, db_url, webhook_schedule="0") as h:
+    async with hooks(dev_env.client, db_url, webhook_schedule="0", relay_sweep_s=3600) as h:
         endpoint = await h.endpoint()
-        h.receiver.behaviour.down = True
-        await h.emit(n=10)  # older failures, outside the range
-        await _settle(h, "failed", 10)
+        await _failed(h, 10)  # older failures, outside the range
         since = datetime.now(UTC)
-        await h.emit(n=200)
-        await _settle(h, "failed", 210)
+        await _failed(h, 200)
         until = datetime.now(UTC)
-        h.receiver.behaviour.down = False
+        assert await _count(h, "failed") == 210
 
         env = os.environ | {
             "PAYFLOW_DATABASE_URL": db_url,
