@@ -69,7 +69,9 @@ async def worker(
     The fault tests fail activities after their commit (`interceptors`) or put other activities in
     place of real ones (`substitutes`, by activity name); `sandboxed=False` is production's."""
     substitutes = substitutes or {}
-    engine = make_engine(settings.database_url, settings.worker_db_connections, settings.db_pool_timeout_s)
+    engine = make_engine(
+        settings.database_url, settings.worker_db_connections, settings.db_pool_timeout_s, pre_ping=False
+    )
     sessions = session_factory(engine)
     payments = PaymentStore(sessions)
     limits = httpx.Limits(

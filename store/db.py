@@ -19,9 +19,14 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, connections: int | None = None, wait_s: float = 30.0) -> AsyncEngine:
+def make_engine(
+    url: str, connections: int | None = None, wait_s: float = 30.0, *, pre_ping: bool = True
+) -> AsyncEngine:
     """An engine whose pool holds `connections` (SQLAlchemy's 5 + 10 overflow when None); a caller
-    waits at most `wait_s` for a connection, and on SQLite as long for the single writer's lock."""
+    waits at most `wait_s` for a connection, and on SQLite as long for the single writer's lock.
+    `pre_ping` (PostgreSQL): a round trip at each checkout, so that a request after a database restart
+    finds no dead connection; the worker goes without it (about 0.6 ms of CPU and 1 ms per session),
+    since its store steps retry and the first failure after a restart empties its pool."""
     pool: dict[str, Any] = {"pool_timeout": wait_s}
     if connections is not None:
         pool |= {"pool_size": connections, "max_overflow": 0}
@@ -41,7 +46,7 @@ def make_engine(url: str, connections: int | None = None, wait_s: float = 30.0) 
 
         engine.sync_engine.payflow_writer = OneWriter()  # type: ignore[attr-defined]
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **pool)
+    return create_async_engine(url, pool_pre_ping=pre_ping, **pool)
 
 
 class OneWriter:

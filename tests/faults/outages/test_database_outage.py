@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from infra.settings import Settings
 from payflow.servers import free_port, serve
-from tests.faults.outages.helpers import assert_retryable, failure_lines
+from tests.faults.outages.helpers import assert_retryable, assigned_intent, failure_lines
 from tests.faults.outages.peers import TcpProxy
 from tests.stack import StackFactory
 
@@ -117,6 +117,7 @@ async def test_a_cut_database_connection_is_503_until_it_is_back(
     try:
         async with StackFactory(dev_env.client, proxied, signing_key)(cn_mode="internal") as stack:
             await stack.token("gateway")  # the API's pool holds connections through the proxy now
+            await assigned_intent(stack)  # and the worker's (which checks none before using it)
             await proxy.cut()
             r = await stack.post("/api/GetPaymentData", as_="gateway", json=PAID)
             assert_retryable(r, openimis=True)
@@ -127,6 +128,9 @@ async def test_a_cut_database_connection_is_503_until_it_is_back(
             await proxy.open()
             r = await stack.post("/api/GetPaymentData", as_="gateway", json=PAID)
             assert (r.status_code, r.json()) == (400, {"error_message": "3-Wrong control_number"})
+            # the worker's pooled connections died with the cut: its first store step fails on one,
+            # the pool is emptied and the step's retry answers
+            assert (await assigned_intent(stack)).control_number
     finally:
         await proxy.cut()
     assert len(failure_lines(api_log)) == 2
