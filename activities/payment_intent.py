@@ -212,8 +212,8 @@ class IntentActivities:
 
 
 def _result(payment: Payment, details: list[PaymentDetail]) -> ValuationResult:
+    """What the workflow learns from the valuation: the payment, its lines, its amounts or refusal."""
     assert payment.id is not None
-
     lines = [
         LineState(
             insurance_number=d.insurance_number,
